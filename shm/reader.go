@@ -1,0 +1,277 @@
+package shm
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+)
+
+// Frame is one record delivered by a Reader. Data aliases the ring: it is
+// valid until the Reader's next Release, must not be modified, and its
+// capacity equals its length.
+type Frame struct {
+	Data []byte
+	Type uint32
+	Seq  uint64
+}
+
+// Reader consumes frames from a ring. A ring has one live reader; a Reader
+// is not safe for concurrent use.
+type Reader struct {
+	*ring
+	cfg   config
+	epoch uint32
+
+	readPos     uint64 // next record to read
+	releasedPos uint64 // last position stored to head
+	tailCache   uint64
+
+	frames, bytes, waits, wakes, bad uint64 // published with relaxed stores
+	cFrames, cBytes, cWaits, cWakes  counter
+	cBad, cAbandoned                 counter
+
+	blockedPolls uint32 // consecutive TryNext calls stuck behind a claim
+	sleeper      waiter
+	closed       bool
+}
+
+type pollState uint8
+
+const (
+	pollGot     pollState = iota
+	pollEmpty             // nothing committed past readPos
+	pollBlocked           // a live writer's claim is not committed yet
+)
+
+// Reader attaches to ring name as its reader. It fails with ErrBusy while a
+// live reader holds the ring; a dead reader is replaced, and the new Reader
+// continues from the last position the old one released.
+func (s *Segment) Reader(name string, opts ...Option) (*Reader, error) {
+	if err := s.writable(); err != nil {
+		return nil, fmt.Errorf("open reader on ring %q: %w", name, err)
+	}
+	rg, err := s.openRing(name)
+	if err != nil {
+		return nil, fmt.Errorf("open reader on ring %q: %w", name, err)
+	}
+	epoch, holder, ok, err := rg.readerSlot.take()
+	if err != nil {
+		return nil, fmt.Errorf("open reader on ring %q: %w", name, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("open reader on ring %q: %w: ring already has a reader (pid %d)", name, ErrBusy, holder)
+	}
+	r := &Reader{ring: rg, cfg: defaultConfig(opts), epoch: epoch}
+	head, tail := atomic.LoadUint64(rg.head), atomic.LoadUint64(rg.tail)
+	if err := rg.checkPositions(head, tail); err != nil {
+		rg.readerSlot.release(epoch)
+		return nil, fmt.Errorf("open reader on ring %q: %w", name, err)
+	}
+	r.readPos, r.releasedPos, r.tailCache = head, head, head
+	r.cFrames = newCounter(rg.ctrl, FramesReadOffset)
+	r.cBytes = newCounter(rg.ctrl, BytesReadOffset)
+	r.cWaits = newCounter(rg.ctrl, ReaderWaitsOffset)
+	r.cWakes = newCounter(rg.ctrl, ReaderWakesOffset)
+	r.cBad = newCounter(rg.ctrl, BadRecordsOffset)
+	r.cAbandoned = newCounter(rg.ctrl, AbandonedRecordsOffset)
+	r.frames, r.bytes, r.waits, r.wakes, r.bad = r.cFrames.load(), r.cBytes.load(), r.cWaits.load(), r.cWakes.load(), r.cBad.load()
+	r.sleeper.init(rg.dataEC)
+	return r, nil
+}
+
+// skipCorrupt drops everything up to the cached tail after a malformed
+// record: the bytes between cannot be parsed (docs/layout.md §5.5).
+func (r *Reader) skipCorrupt(field string, pos, value uint64, reason string) error {
+	r.readPos = r.tailCache
+	r.bad++
+	r.cBad.setRelaxed(r.bad)
+	return corrupt(r.name, field, pos, value, reason+"; skipped to the writer's tail")
+}
+
+// poll looks for the next frame once. checkLiveness allows the (slow)
+// liveness check of a writer whose claim blocks the reader.
+func (r *Reader) poll(checkLiveness bool) (Frame, pollState, error) {
+	for {
+		if r.readPos == r.tailCache {
+			t := atomic.LoadUint64(r.tail)
+			if t == r.tailCache {
+				return Frame{}, pollEmpty, nil
+			}
+			if t < r.readPos || t-r.readPos > r.capacity || t%RecordAlignment != 0 {
+				r.bad++
+				r.cBad.setRelaxed(r.bad)
+				return Frame{}, pollEmpty, corrupt(r.name, "tail position", TailPositionOffset, t,
+					fmt.Sprintf("must be a multiple of 8 in [%d, %d]", r.readPos, r.readPos+r.capacity))
+			}
+			r.tailCache = t
+		}
+		idx := r.readPos & r.mask
+		raw := atomic.LoadInt32(i32At(r.data, idx+RecordSizeOffset))
+		size := uint64(raw)
+		claimed := raw < 0
+		if claimed {
+			size = uint64(-int64(raw))
+		}
+		switch {
+		case size%RecordAlignment != 0 || size < RecordAlignment:
+			return Frame{}, pollEmpty, r.skipCorrupt("record size", r.readPos, size, "must be a positive multiple of 8")
+		case size > r.capacity-idx:
+			return Frame{}, pollEmpty, r.skipCorrupt("record size", r.readPos, size, "record runs past the end of the data area")
+		case size > r.tailCache-r.readPos:
+			return Frame{}, pollEmpty, r.skipCorrupt("record size", r.readPos, size, "record runs past the tail")
+		}
+		if claimed {
+			if r.kind == SPSC {
+				return Frame{}, pollEmpty, r.skipCorrupt("record size", r.readPos, uint64(uint32(raw)), "negative (claimed) size in an spsc ring")
+			}
+			if size < RecordHeaderLength {
+				return Frame{}, pollEmpty, r.skipCorrupt("record size", r.readPos, size, "claimed record shorter than its header")
+			}
+			if !checkLiveness {
+				return Frame{}, pollBlocked, nil
+			}
+			token := load32(r.data, idx+RecordWriterOffset)
+			if !r.writerDead(token) {
+				return Frame{}, pollBlocked, nil
+			}
+			// The writer can never commit: turn its claim into padding (§5.4).
+			put32(r.data, idx+RecordTypeOffset, PaddingType)
+			atomic.StoreInt32(i32At(r.data, idx+RecordSizeOffset), int32(size))
+			r.cAbandoned.add(1)
+			continue
+		}
+		typ := load32(r.data, idx+RecordTypeOffset)
+		if typ == PaddingType {
+			r.readPos += size
+			continue
+		}
+		if size < RecordHeaderLength {
+			return Frame{}, pollEmpty, r.skipCorrupt("record size", r.readPos, size, "data record shorter than its header")
+		}
+		length := uint64(load32(r.data, idx+RecordLengthOffset))
+		if length > size-RecordHeaderLength {
+			return Frame{}, pollEmpty, r.skipCorrupt("record length", r.readPos, length, fmt.Sprintf("exceeds the record's %d payload bytes", size-RecordHeaderLength))
+		}
+		start := idx + RecordHeaderLength
+		f := Frame{
+			Data: r.data[start : start+length : start+length],
+			Type: typ,
+			Seq:  load64(r.data, idx+RecordSequenceOffset),
+		}
+		r.readPos += size
+		r.frames++
+		r.bytes += length
+		return f, pollGot, nil
+	}
+}
+
+// TryNext returns the next frame if one is committed. ok is false when the
+// ring is empty or the next record's writer has not committed it yet.
+func (r *Reader) TryNext() (f Frame, ok bool, err error) {
+	if r.closed {
+		return Frame{}, false, ErrClosed
+	}
+	r.blockedPolls++
+	f, st, err := r.poll(r.blockedPolls&1023 == 0)
+	if st != pollBlocked {
+		r.blockedPolls = 0
+	}
+	return f, st == pollGot, err
+}
+
+// Next returns the next frame, waiting for one until ctx is done: it spins
+// for the spin budget, then sleeps on the ring's futex word. A claim left by
+// a dead MPSC writer is skipped as soon as its death is seen.
+func (r *Reader) Next(ctx context.Context) (Frame, error) {
+	if r.closed {
+		return Frame{}, ErrClosed
+	}
+	f, st, err := r.poll(false)
+	if st == pollGot || err != nil {
+		return f, err
+	}
+	if r.cfg.spin > 0 {
+		done := spinUntil(r.cfg.spin, func() bool {
+			f, st, err = r.poll(false)
+			return st == pollGot || err != nil
+		})
+		if done {
+			return f, err
+		}
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return Frame{}, fmt.Errorf("next frame on ring %q: %w", r.name, err)
+		}
+		seen := r.dataEC.prepare()
+		f, st, err = r.poll(true)
+		if st == pollGot || err != nil {
+			r.dataEC.cancel()
+			return f, err
+		}
+		bound := LivenessPoll
+		if st == pollEmpty {
+			bound = -1
+		}
+		timeout, expired := sleepTimeout(ctx, bound)
+		if expired {
+			r.dataEC.cancel()
+			return Frame{}, fmt.Errorf("next frame on ring %q: %w", r.name, context.DeadlineExceeded)
+		}
+		r.sleeper.arm(ctx)
+		r.waits++
+		r.cWaits.setRelaxed(r.waits)
+		r.dataEC.sleep(seen, timeout)
+	}
+}
+
+// Release returns every frame delivered so far to the writers. Views of
+// those frames must not be used afterwards. Release once per batch to
+// amortise the shared store.
+func (r *Reader) Release() {
+	if r.readPos == r.releasedPos {
+		return
+	}
+	r.releasedPos = r.readPos
+	atomic.StoreUint64(r.head, r.readPos)
+	r.cFrames.setRelaxed(r.frames)
+	r.cBytes.setRelaxed(r.bytes)
+	if r.spaceEC.notify() {
+		r.wakes++
+		r.cWakes.setRelaxed(r.wakes)
+	}
+}
+
+// Drain delivers up to max committed frames to fn without waiting, then
+// releases them all at once. It stops early at fn's first error and returns
+// how many frames fn saw.
+func (r *Reader) Drain(max int, fn func(Frame) error) (int, error) {
+	n := 0
+	defer r.Release()
+	for n < max {
+		f, ok, err := r.TryNext()
+		if err != nil || !ok {
+			return n, err
+		}
+		n++
+		if err := fn(f); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Lag returns how many bytes of records are published but not yet released.
+func (r *Reader) Lag() uint64 { return atomic.LoadUint64(r.tail) - r.releasedPos }
+
+// Close releases what was read and gives up the reader slot. Idempotent.
+func (r *Reader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.Release()
+	r.closed = true
+	r.sleeper.disarm()
+	r.readerSlot.release(r.epoch)
+	return nil
+}
