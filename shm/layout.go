@@ -86,8 +86,9 @@ const (
 	BadRecordsOffset       = ReaderWakesOffset + 8
 	AbandonedRecordsOffset = BadRecordsOffset + 8
 
-	ReaderOwnerOffset = ReaderCountersStart + CacheSlot
-	ReaderStartOffset = ReaderOwnerOffset + 8
+	ReaderOwnerOffset     = ReaderCountersStart + CacheSlot
+	ReaderStartOffset     = ReaderOwnerOffset + 8
+	ReaderReleaseToOffset = ReaderStartOffset + 8
 
 	WriterSlotsOffset     = ReaderOwnerOffset + CacheSlot
 	MaxWriters            = 64

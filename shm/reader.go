@@ -24,7 +24,6 @@ type Reader struct {
 
 	readPos     uint64 // next record to read
 	releasedPos uint64 // last position stored to head
-	tailCache   uint64
 
 	frames, bytes, waits, wakes, bad uint64 // published with relaxed stores
 	cFrames, cBytes, cWaits, cWakes  counter
@@ -62,12 +61,19 @@ func (s *Segment) Reader(name string, opts ...Option) (*Reader, error) {
 		return nil, fmt.Errorf("open reader on ring %q: %w: ring already has a reader (pid %d)", name, ErrBusy, holder)
 	}
 	r := &Reader{ring: rg, cfg: defaultConfig(opts), epoch: epoch}
-	head, tail := atomic.LoadUint64(rg.head), atomic.LoadUint64(rg.tail)
-	if err := rg.checkPositions(head, tail); err != nil {
+	head := atomic.LoadUint64(rg.head)
+	if head%RecordAlignment != 0 {
 		rg.readerSlot.release(epoch)
-		return nil, fmt.Errorf("open reader on ring %q: %w", name, err)
+		return nil, fmt.Errorf("open reader on ring %q: %w", name,
+			corrupt(name, "head position", HeadPositionOffset, head, "must be a multiple of 8"))
 	}
-	r.readPos, r.releasedPos, r.tailCache = head, head, head
+	// Finish a release our predecessor died in (layout.md §5.3, §7).
+	if to := load64(rg.ctrl, ReaderReleaseToOffset); to > head && to-head <= rg.capacity && to%RecordAlignment == 0 {
+		rg.zero(head, to)
+		head = to
+		atomic.StoreUint64(rg.head, head)
+	}
+	r.readPos, r.releasedPos = head, head
 	r.cFrames = newCounter(rg.ctrl, FramesReadOffset)
 	r.cBytes = newCounter(rg.ctrl, BytesReadOffset)
 	r.cWaits = newCounter(rg.ctrl, ReaderWaitsOffset)
@@ -79,46 +85,41 @@ func (s *Segment) Reader(name string, opts ...Option) (*Reader, error) {
 	return r, nil
 }
 
-// skipCorrupt drops everything up to the cached tail after a malformed
-// record: the bytes between cannot be parsed (docs/layout.md §5.5).
+// skipCorrupt drops everything up to the published tail after a malformed
+// record: the bytes between cannot be parsed (docs/layout.md §5.5). If the
+// tail itself is invalid the reader stays put and reports again next time.
 func (r *Reader) skipCorrupt(field string, pos, value uint64, reason string) error {
-	r.readPos = r.tailCache
 	r.bad++
 	r.cBad.setRelaxed(r.bad)
-	return corrupt(r.name, field, pos, value, reason+"; skipped to the writer's tail")
+	t := atomic.LoadUint64(r.tail)
+	if t > r.readPos && t-r.readPos <= r.capacity && t%RecordAlignment == 0 {
+		r.readPos = t
+		r.Release() // zero what was skipped, so size words read as "empty" again
+		return corrupt(r.name, field, pos, value, reason+"; skipped to the writer's tail")
+	}
+	return corrupt(r.name, field, pos, value, reason)
 }
 
-// poll looks for the next frame once. checkLiveness allows the (slow)
-// liveness check of a writer whose claim blocks the reader.
+// poll looks for the next frame once, from the size word at readPos alone
+// (layout.md §5.3). checkLiveness allows the (slow) liveness check of a
+// writer whose claim blocks the reader.
 func (r *Reader) poll(checkLiveness bool) (Frame, pollState, error) {
 	for {
-		if r.readPos == r.tailCache {
-			t := atomic.LoadUint64(r.tail)
-			if t == r.tailCache {
-				return Frame{}, pollEmpty, nil
-			}
-			if t < r.readPos || t-r.readPos > r.capacity || t%RecordAlignment != 0 {
-				r.bad++
-				r.cBad.setRelaxed(r.bad)
-				return Frame{}, pollEmpty, corrupt(r.name, "tail position", TailPositionOffset, t,
-					fmt.Sprintf("must be a multiple of 8 in [%d, %d]", r.readPos, r.readPos+r.capacity))
-			}
-			r.tailCache = t
-		}
 		idx := r.readPos & r.mask
 		raw := atomic.LoadInt32(i32At(r.data, idx+RecordSizeOffset))
+		if raw == 0 {
+			return Frame{}, pollEmpty, nil
+		}
 		size := uint64(raw)
 		claimed := raw < 0
 		if claimed {
 			size = uint64(-int64(raw))
 		}
 		switch {
-		case size%RecordAlignment != 0 || size < RecordAlignment:
-			return Frame{}, pollEmpty, r.skipCorrupt("record size", r.readPos, size, "must be a positive multiple of 8")
+		case size%RecordAlignment != 0:
+			return Frame{}, pollEmpty, r.skipCorrupt("record size", r.readPos, size, "must be a multiple of 8")
 		case size > r.capacity-idx:
 			return Frame{}, pollEmpty, r.skipCorrupt("record size", r.readPos, size, "record runs past the end of the data area")
-		case size > r.tailCache-r.readPos:
-			return Frame{}, pollEmpty, r.skipCorrupt("record size", r.readPos, size, "record runs past the tail")
 		}
 		if claimed {
 			if r.kind == SPSC {
@@ -232,6 +233,8 @@ func (r *Reader) Release() {
 	if r.readPos == r.releasedPos {
 		return
 	}
+	put64(r.ctrl, ReaderReleaseToOffset, r.readPos) // lets a successor finish a release we die in
+	r.zero(r.releasedPos, r.readPos)
 	r.releasedPos = r.readPos
 	atomic.StoreUint64(r.head, r.readPos)
 	r.cFrames.setRelaxed(r.frames)
@@ -240,6 +243,26 @@ func (r *Reader) Release() {
 		r.wakes++
 		r.cWakes.setRelaxed(r.wakes)
 	}
+}
+
+// zero clears the data bytes of positions [from, to): free space must read
+// as zero, since a size word of 0 means "nothing written here yet".
+func (rg *ring) zero(from, to uint64) {
+	if to-from >= rg.capacity {
+		clear(rg.data)
+		return
+	}
+	a, b := from&rg.mask, to&rg.mask
+	if a < b || b == 0 {
+		end := b
+		if b == 0 {
+			end = rg.capacity
+		}
+		clear(rg.data[a:end])
+		return
+	}
+	clear(rg.data[a:])
+	clear(rg.data[:b])
 }
 
 // Drain delivers up to max committed frames to fn without waiting, then

@@ -74,6 +74,36 @@ func (rg *ring) writerDead(token uint32) bool {
 	return !ws.holderAlive(w)
 }
 
+// adopt publishes records a dead writer wrote beyond the tail without
+// publishing it (layout.md §5.2.1). Callers hold the writer role: the SPSC
+// slot, or the MPSC claim lock.
+func (rg *ring) adopt() (tail, head uint64, err error) {
+	tail, head = atomic.LoadUint64(rg.tail), atomic.LoadUint64(rg.head)
+	orig := tail
+	if head > tail && head-tail <= rg.capacity && head%RecordAlignment == 0 {
+		tail = head // the reader consumed records the tail never covered
+	}
+	if err := rg.checkPositions(head, tail); err != nil {
+		return 0, 0, err
+	}
+	for {
+		idx := tail & rg.mask
+		v := atomic.LoadInt32(i32At(rg.data, idx+RecordSizeOffset))
+		size := uint64(v)
+		if v < 0 {
+			size = uint64(-int64(v))
+		}
+		if v == 0 || size%RecordAlignment != 0 || size > rg.capacity-idx || tail+size-head > rg.capacity {
+			break
+		}
+		tail += size
+	}
+	if tail != orig {
+		atomic.StoreUint64(rg.tail, tail)
+	}
+	return tail, head, nil
+}
+
 // checkPositions validates a head/tail pair read from shared memory.
 func (rg *ring) checkPositions(head, tail uint64) error {
 	if head > tail || tail-head > rg.capacity || head%RecordAlignment != 0 || tail%RecordAlignment != 0 {
@@ -157,9 +187,10 @@ func (s *Segment) Writer(name string, opts ...Option) (*Writer, error) {
 	w.cWakes = newCounter(rg.ctrl, WriterWakesOffset)
 	w.space.init(rg.spaceEC)
 	if rg.kind == SPSC {
-		// Resume after a previous writer: its published tail is ours.
-		tail, head := atomic.LoadUint64(rg.tail), atomic.LoadUint64(rg.head)
-		if err := rg.checkPositions(head, tail); err != nil {
+		// Resume after a previous writer: its published tail is ours, plus
+		// anything it committed without publishing the tail.
+		tail, head, err := rg.adopt()
+		if err != nil {
 			rg.writerSlot(w.slot).release(w.epoch)
 			return nil, fmt.Errorf("open writer on ring %q: %w", name, err)
 		}
@@ -316,31 +347,36 @@ func (w *Writer) tryClaimSPSC(typ uint32, n int) (bool, error) {
 			return false, nil
 		}
 	}
-	if pad > 0 {
-		w.putPadding(w.tailLocal&w.mask, pad) // published with the record's tail store
-	}
+	// A claim writes nothing shared: the padding, if any, is written by Commit.
 	w.claimed, w.claimPos, w.claimPad, w.claimSize, w.claimN, w.claimType = true, w.tailLocal+pad, pad, size, n, typ
 	return true, nil
 }
 
-// lockClaim takes the MPSC claim lock, stealing it from a dead holder.
-func (w *Writer) lockClaim() {
+// lockClaim takes the MPSC claim lock. It reports whether it stole it
+// from a dead holder, whose half-made claim must then be adopted.
+func (w *Writer) lockClaim() (stolen bool) {
 	for i := 1; !atomic.CompareAndSwapUint32(w.lock, 0, w.token); i++ {
 		if i&1023 == 0 {
 			if h := atomic.LoadUint32(w.lock); h != 0 && w.writerDead(h) &&
 				atomic.CompareAndSwapUint32(w.lock, h, w.token) {
-				return
+				return true
 			}
 		}
 		if i&63 == 0 {
 			sys.Yield() // let a preempted holder run
 		}
 	}
+	return false
 }
 
 func (w *Writer) tryClaimMPSC(typ uint32, n int) (bool, error) {
 	size := recordSize(n)
-	w.lockClaim()
+	if w.lockClaim() {
+		if _, _, err := w.adopt(); err != nil {
+			atomic.StoreUint32(w.lock, 0)
+			return false, err
+		}
+	}
 	tail, head := atomic.LoadUint64(w.tail), atomic.LoadUint64(w.head)
 	if err := w.checkPositions(head, tail); err != nil {
 		atomic.StoreUint32(w.lock, 0)
@@ -386,7 +422,11 @@ func (w *Writer) Commit(n int) error {
 		put32(w.data, idx+RecordLengthOffset, uint32(n))
 		put32(w.data, idx+RecordWriterOffset, 0)
 		put64(w.data, idx+RecordSequenceOffset, w.seq)
-		put32(w.data, idx+RecordSizeOffset, uint32(size))
+		if w.claimPad > 0 {
+			w.putPadding((w.claimPos-w.claimPad)&w.mask, w.claimPad)
+		}
+		// The size word is the commit flag the reader polls (layout.md §5.1).
+		atomic.StoreInt32(i32At(w.data, idx+RecordSizeOffset), int32(size))
 		w.seq++
 		*w.nextSeq = w.seq
 		w.tailLocal = w.claimPos + size
