@@ -1,0 +1,46 @@
+package io.framebridge;
+
+/** Linux errno values the library tests for, and names for messages. */
+public final class Errno {
+    private Errno() {}
+
+    public static final int EPERM = 1;
+    public static final int ENOENT = 2;
+    public static final int EINTR = 4;
+    public static final int EBADF = 9;
+    public static final int EAGAIN = 11;
+    public static final int ENOMEM = 12;
+    public static final int EACCES = 13;
+    public static final int EEXIST = 17;
+    public static final int EINVAL = 22;
+    public static final int ENOSPC = 28;
+    public static final int EPIPE = 32;
+    public static final int ENOMSG = 42;
+    public static final int ENOTSOCK = 88;
+    public static final int EMSGSIZE = 90;
+    public static final int ECONNRESET = 104;
+    public static final int ETIMEDOUT = 110;
+
+    /** A symbolic name for errno, or {@code "errno N"}. */
+    public static String name(int errno) {
+        switch (errno) {
+            case EPERM: return "EPERM";
+            case ENOENT: return "ENOENT";
+            case EINTR: return "EINTR";
+            case EBADF: return "EBADF";
+            case EAGAIN: return "EAGAIN";
+            case ENOMEM: return "ENOMEM";
+            case EACCES: return "EACCES";
+            case EEXIST: return "EEXIST";
+            case EINVAL: return "EINVAL";
+            case ENOSPC: return "ENOSPC";
+            case EPIPE: return "EPIPE";
+            case ENOMSG: return "ENOMSG";
+            case ENOTSOCK: return "ENOTSOCK";
+            case EMSGSIZE: return "EMSGSIZE";
+            case ECONNRESET: return "ECONNRESET";
+            case ETIMEDOUT: return "ETIMEDOUT";
+            default: return "errno " + errno;
+        }
+    }
+}

@@ -1,0 +1,366 @@
+package io.framebridge;
+
+import io.framebridge.internal.Native;
+import java.nio.ByteBuffer;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The single reader of one ring (Go {@code seg.Reader(ring)}, layout.md §5.3-5.5). {@link #next()} returns
+ * a read-only {@link Frame} view in place; {@link #release()} frees every frame returned so far (batch
+ * releases). It keeps {@code readPos}, {@code releasedPos} and {@code tailCache}; every position and record
+ * field read from shared memory is loaded once into a local and checked before use.
+ *
+ * <ul>
+ *   <li>A claimed (negative-size) MPSC record whose writer is dead is turned into padding (§5.4): counted
+ *       in {@code AbandonedRecords}, no committed frame is lost.</li>
+ *   <li>A malformed record throws {@link CorruptSegmentException} naming position, field and value, counts
+ *       {@code BadRecords} and skips to the tail (§5.5). A bad tail is never adopted.</li>
+ * </ul>
+ * One thread at a time. No allocation per frame.
+ */
+public final class RingReader implements AutoCloseable {
+    /** Default spin budget before sleeping (ns). */
+    public static final long DEFAULT_SPIN_NANOS = 20_000;
+
+    private static final int FRAME = 0;
+    private static final int EMPTY = 1;
+    private static final int PENDING = 2;
+
+    private final Segment segment;
+    private final ByteBuffer b;
+    private final String ring;
+    private final boolean mpsc;
+    private final int base;
+    private final int data;
+    private final long capacity;
+    private final long mask;
+    private final int tailOff;
+    private final int headOff;
+    private final int dataSignalOff;
+    private final int dataWaitersOff;
+    private final int spaceSignalOff;
+    private final int spaceWaitersOff;
+    private final int ownerOff;
+    private final long owner;
+    private final Frame frame;
+    private long spinNanos = DEFAULT_SPIN_NANOS;
+    private boolean closed;
+
+    private long readPos;
+    private long releasedPos;
+    private long tailCache;
+
+    // pending (claimed) record at readPos
+    private long pendingPos = -1;
+    private long pendingCheckedAt;
+
+    // counters (single writer: plain stores of local copies)
+    private long framesRead;
+    private long bytesRead;
+    private long readerWaits;
+    private long readerWakes;
+    private long badRecords;
+    private long abandoned;
+
+    RingReader(Segment segment, Region r) {
+        this.segment = segment;
+        this.b = segment.buffer();
+        this.ring = r.name();
+        this.mpsc = r.kind() == RegionKind.MPSC;
+        this.base = (int) r.offset();
+        this.data = base + Layout.RING_DATA_OFFSET;
+        this.capacity = r.capacity();
+        this.mask = r.capacity() - 1;
+        this.tailOff = base + Layout.TAIL_POSITION_OFFSET;
+        this.headOff = base + Layout.HEAD_POSITION_OFFSET;
+        this.dataSignalOff = base + Layout.DATA_SIGNAL_OFFSET;
+        this.dataWaitersOff = base + Layout.DATA_WAITERS_OFFSET;
+        this.spaceSignalOff = base + Layout.SPACE_SIGNAL_OFFSET;
+        this.spaceWaitersOff = base + Layout.SPACE_WAITERS_OFFSET;
+        this.ownerOff = base + Layout.READER_OWNER_OFFSET;
+        this.frame = new Frame(b, false);
+        this.owner = Ownership.take(b, ownerOff, base + Layout.READER_START_OFFSET);
+        if (owner == 0) {
+            throw new BusyException("ring " + ring + ": the reader slot is held by a live process (pid "
+                    + Ownership.pid(Mem.getLongVolatile(b, ownerOff)) + ")");
+        }
+        try {
+            long h = Mem.getLongVolatile(b, headOff);
+            long t = Mem.getLongVolatile(b, tailOff);
+            if (t < 0 || (t & 7) != 0) {
+                throw new CorruptSegmentException("ring " + ring + ": tail position = " + t + ": want a non-negative multiple of 8");
+            }
+            if (h < 0 || (h & 7) != 0 || h > t || t - h > capacity) {
+                throw new CorruptSegmentException("ring " + ring + ": head position = " + h
+                        + ": want a multiple of 8 in [tail-capacity, tail] = [" + (t - capacity) + ", " + t + "]");
+            }
+            readPos = h;
+            releasedPos = h;
+            tailCache = h;
+            framesRead = b.getLong(base + Layout.FRAMES_READ_OFFSET);
+            bytesRead = b.getLong(base + Layout.BYTES_READ_OFFSET);
+            readerWaits = b.getLong(base + Layout.READER_WAITS_OFFSET);
+            readerWakes = b.getLong(base + Layout.READER_WAKES_OFFSET);
+            badRecords = b.getLong(base + Layout.BAD_RECORDS_OFFSET);
+            abandoned = b.getLong(base + Layout.ABANDONED_RECORDS_OFFSET);
+        } catch (RuntimeException e) {
+            Ownership.release(b, ownerOff, owner);
+            throw e;
+        }
+    }
+
+    /** Spin budget before sleeping, in ns (0: sleep at once). */
+    public RingReader spinNanos(long ns) {
+        this.spinNanos = Math.max(0, ns);
+        return this;
+    }
+
+    public String ring() {
+        return ring;
+    }
+
+    /** Position of the next record to read. */
+    public long position() {
+        return readPos;
+    }
+
+    /** Claims of dead writers this ring's readers recovered (the AbandonedRecords counter). */
+    public long abandonedRecords() {
+        return abandoned;
+    }
+
+    /** Records dropped as malformed (the BadRecords counter). */
+    public long badRecords() {
+        return badRecords;
+    }
+
+    /** The next frame if one is committed, else null (also null while the next record is claimed by a live writer). */
+    public Frame tryNext() {
+        checkOpen();
+        return poll() == FRAME ? frame : null;
+    }
+
+    /** The next frame, waiting as long as it takes. */
+    public Frame next() {
+        return next0(-1);
+    }
+
+    /** The next frame, or null after the timeout. */
+    public Frame next(long timeout, TimeUnit unit) {
+        return next0(Math.max(0, unit.toNanos(timeout)));
+    }
+
+    /**
+     * Hands every frame available now (at most {@code max}) to the handler, then releases them all.
+     * Returns how many frames were handled.
+     */
+    public int drain(FrameHandler handler, int max) {
+        checkOpen();
+        int n = 0;
+        try {
+            while (n < max && poll() == FRAME) {
+                n++;
+                handler.onFrame(frame);
+            }
+        } finally {
+            if (n > 0) {
+                release();
+            }
+        }
+        return n;
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("ring " + ring + ": reader is closed");
+        }
+    }
+
+    private Frame next0(long timeoutNanos) {
+        checkOpen();
+        int st = poll();
+        if (st == FRAME) {
+            return frame;
+        }
+        if (timeoutNanos == 0) {
+            return null;
+        }
+        long start = System.nanoTime();
+        if (spinNanos > 0) {
+            do {
+                Thread.onSpinWait();
+                st = poll();
+                if (st == FRAME) {
+                    return frame;
+                }
+            } while (System.nanoTime() - start < spinNanos);
+        }
+        for (;;) {
+            Mem.getAndAddInt(b, dataWaitersOff, 1);
+            try {
+                int e = Mem.getIntVolatile(b, dataSignalOff);
+                if (!dataReady(st)) {
+                    long sleep = st == PENDING ? Layout.LIVENESS_POLL_NANOS : -1;
+                    if (timeoutNanos > 0) {
+                        long left = timeoutNanos - (System.nanoTime() - start);
+                        if (left <= 0) {
+                            return null;
+                        }
+                        sleep = sleep < 0 ? left : Math.min(sleep, left);
+                    }
+                    b.putLong(base + Layout.READER_WAITS_OFFSET, ++readerWaits);
+                    Native.futexWait(b, dataSignalOff, e, sleep);
+                }
+            } finally {
+                Mem.getAndAddInt(b, dataWaitersOff, -1);
+            }
+            st = poll();
+            if (st == FRAME) {
+                return frame;
+            }
+            if (Thread.interrupted()) {
+                throw new WaitInterruptedException("ring " + ring + ": interrupted while waiting for data");
+            }
+            if (timeoutNanos > 0 && System.nanoTime() - start >= timeoutNanos) {
+                return null;
+            }
+        }
+    }
+
+    /** §6 step 4 re-check: new tail, or the claimed record's size word changed. */
+    private boolean dataReady(int st) {
+        if (st == PENDING) {
+            int idx = (int) (readPos & mask);
+            return Mem.getIntVolatile(b, data + idx + Layout.RECORD_SIZE_OFFSET) >= 0;
+        }
+        return Mem.getLongVolatile(b, tailOff) != tailCache;
+    }
+
+    /** §5.3: one step of the reader. Returns FRAME (frame set), EMPTY or PENDING. */
+    private int poll() {
+        for (;;) {
+            if (readPos == tailCache) {
+                long t = Mem.getLongVolatile(b, tailOff);
+                // readPos <= t <= readPos + capacity, computed without overflow; t % 8 == 0.
+                if (t < readPos || t - readPos > capacity || (t & 7) != 0) {
+                    throw new CorruptSegmentException("ring " + ring + ": tail position = " + t
+                            + ": want a multiple of 8 in [readPos, readPos+capacity] = [" + readPos + ", "
+                            + (readPos + capacity) + "] (not adopted)");
+                }
+                tailCache = t;
+                if (readPos == tailCache) {
+                    return EMPTY;
+                }
+            }
+            final long pos = readPos;
+            final int idx = (int) (pos & mask);
+            final int at = data + idx;
+            final int size = Mem.getIntAcquire(b, at + Layout.RECORD_SIZE_OFFSET);
+            if (size < 0) {
+                if (!mpsc) {
+                    throw bad(pos, "size", size, "negative (claimed) size in an SPSC ring");
+                }
+                long claimedSize = -(long) size;
+                checkSize(pos, idx, claimedSize, "claimed size");
+                int token = b.getInt(at + Layout.RECORD_WRITER_OFFSET);
+                if (writerDead(pos, token)) {
+                    // §5.4: type 0 then the positive size: a padding record; no committed record is touched.
+                    b.putInt(at + Layout.RECORD_TYPE_OFFSET, Layout.PADDING_TYPE);
+                    Mem.setIntVolatile(b, at + Layout.RECORD_SIZE_OFFSET, (int) claimedSize);
+                    b.putLong(base + Layout.ABANDONED_RECORDS_OFFSET, ++abandoned);
+                    pendingPos = -1;
+                    continue;
+                }
+                return PENDING;
+            }
+            checkSize(pos, idx, size, "size");
+            final int type = b.getInt(at + Layout.RECORD_TYPE_OFFSET);
+            if (type == Layout.PADDING_TYPE) {
+                readPos = pos + size;
+                continue;
+            }
+            if (size < Layout.RECORD_HEADER_LENGTH) {
+                throw bad(pos, "size", size, "a frame record needs >= " + Layout.RECORD_HEADER_LENGTH);
+            }
+            final long length = Integer.toUnsignedLong(b.getInt(at + Layout.RECORD_LENGTH_OFFSET));
+            if (length > size - Layout.RECORD_HEADER_LENGTH) {
+                throw bad(pos, "length", length, "record size " + size + " holds at most " + (size - Layout.RECORD_HEADER_LENGTH));
+            }
+            final long sequence = b.getLong(at + Layout.RECORD_SEQUENCE_OFFSET);
+            frame.set(at + Layout.RECORD_HEADER_LENGTH, (int) length, type, sequence);
+            readPos = pos + size;
+            b.putLong(base + Layout.FRAMES_READ_OFFSET, ++framesRead);
+            b.putLong(base + Layout.BYTES_READ_OFFSET, bytesRead += length);
+            return FRAME;
+        }
+    }
+
+    /** §5.3 step 4 size checks, on a local. */
+    private void checkSize(long pos, int idx, long size, String field) {
+        if ((size & (Layout.RECORD_ALIGNMENT - 1)) != 0 || size < Layout.MIN_RECORD_SIZE) {
+            throw bad(pos, field, size, "want a multiple of 8, >= 8");
+        }
+        if (idx + size > capacity) {
+            throw bad(pos, field, size, "record at index " + idx + " would cross the end of the " + capacity + "-byte data area");
+        }
+        if (size > tailCache - pos) {
+            throw bad(pos, field, size, "record would end past the tail " + tailCache);
+        }
+    }
+
+    /** Is the writer named by a claimed record's token dead (§5.4)? /proc is read at most every LivenessPoll. */
+    private boolean writerDead(long pos, int token) {
+        if (Ownership.tokenSlot(token) >= Layout.MAX_WRITERS) {
+            throw bad(pos, "writer", Integer.toUnsignedLong(token), "slot index >= " + Layout.MAX_WRITERS);
+        }
+        if (Ownership.tokenEpochStale(b, base, token)) {
+            return true;
+        }
+        long now = System.nanoTime();
+        if (pendingPos == pos && now - pendingCheckedAt < Layout.LIVENESS_POLL_NANOS) {
+            return false;
+        }
+        pendingPos = pos;
+        pendingCheckedAt = now;
+        return Ownership.tokenDead(b, base, token);
+    }
+
+    /** §5.5: count, skip to the tail, and report. */
+    private CorruptSegmentException bad(long pos, String field, long value, String want) {
+        b.putLong(base + Layout.BAD_RECORDS_OFFSET, ++badRecords);
+        readPos = tailCache;
+        pendingPos = -1;
+        return new CorruptSegmentException("ring " + ring + ": record at position " + pos + ": " + field + " = " + value
+                + ": " + want + "; skipped to tail " + tailCache);
+    }
+
+    /** Frees every frame returned so far ({@code store.sc(head, readPos)}) and wakes writers waiting for space. */
+    public void release() {
+        if (readPos != releasedPos) {
+            Mem.setLongVolatile(b, headOff, readPos);
+            releasedPos = readPos;
+            if (EventCount.signal(b, spaceSignalOff, spaceWaitersOff)) {
+                b.putLong(base + Layout.READER_WAKES_OFFSET, ++readerWakes);
+            }
+        }
+    }
+
+    /** Wakes this ring's reader if it sleeps, so it re-checks (and sees an interrupt). */
+    public void wakeup() {
+        EventCount.wakeAll(b, dataSignalOff);
+    }
+
+    /**
+     * Gives the reader slot up. Frames returned but not released are delivered again to the next reader
+     * (at-least-once): call {@link #release()} first. Idempotent.
+     */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        Ownership.release(b, ownerOff, owner);
+        segment.untrack(this);
+    }
+}

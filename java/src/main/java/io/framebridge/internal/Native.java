@@ -1,0 +1,209 @@
+package io.framebridge.internal;
+
+import io.framebridge.Errno;
+import io.framebridge.NativeException;
+import java.nio.ByteBuffer;
+import java.util.Objects;
+
+/**
+ * The JNI shim ({@code jni/framebridge_jni.c}). Each {@code ...0} method is one system call returning
+ * its result or {@code -errno}; the wrappers without {@code 0} throw {@link NativeException} naming the
+ * operation. Nothing here touches segment contents: the data path is pure Java.
+ */
+public final class Native {
+    static {
+        NativeLoader.load();
+    }
+
+    private Native() {}
+
+    /** open0 modes (keep in sync with FRB_OPEN_* in the C file). */
+    public static final int OPEN_READ_WRITE = 0;
+    public static final int OPEN_READ_ONLY = 1;
+    public static final int OPEN_CREATE_EXCLUSIVE = 2;
+    /** memfdCreate0 flags. */
+    public static final int MEMFD_ALLOW_SEALING = 1;
+    /** addSeals0 bits. */
+    public static final int SEAL_SEAL = 1;
+    public static final int SEAL_SHRINK = 2;
+    public static final int SEAL_GROW = 4;
+
+    /** futexWait outcomes. */
+    public static final int FUTEX_WOKEN = 0;
+    public static final int FUTEX_VALUE_CHANGED = 1;
+    public static final int FUTEX_TIMED_OUT = 2;
+    public static final int FUTEX_INTERRUPTED = 3;
+
+    static native int futexWait0(ByteBuffer buf, long offset, int expected, long timeoutNanos);
+
+    static native int futexWake0(ByteBuffer buf, long offset, int count);
+
+    static native int memfdCreate0(String name, int flags);
+
+    static native int addSeals0(int fd, int seals);
+
+    static native int open0(String path, int mode);
+
+    static native int unlink0(String path);
+
+    static native int ftruncate0(int fd, long length);
+
+    static native int fallocate0(int fd, long offset, long length);
+
+    static native long fstatSize0(int fd);
+
+    static native int close0(int fd);
+
+    static native int dup0(int fd);
+
+    static native long mmap0(int fd, long length, boolean readOnly);
+
+    static native int munmap0(long address, long length);
+
+    static native ByteBuffer wrap0(long address, long length);
+
+    static native int socketpair0(int[] fds);
+
+    static native int sendFd0(int sock, int fd);
+
+    static native int recvFd0(int sock);
+
+    static native int peerCred0(int sock, int[] pidUidGid);
+
+    private static int check(String op, int r) {
+        if (r < 0) {
+            throw new NativeException(op, -r);
+        }
+        return r;
+    }
+
+    private static long check(String op, long r) {
+        if (r < 0) {
+            throw new NativeException(op, (int) -r);
+        }
+        return r;
+    }
+
+    private static void checkWord(ByteBuffer buf, long offset) {
+        Objects.requireNonNull(buf, "buf");
+        if (!buf.isDirect()) {
+            throw new IllegalArgumentException("futex word must be in a direct (mapped) buffer");
+        }
+        if (offset < 0 || offset > buf.capacity() - 4L || (offset & 3) != 0) {
+            throw new IndexOutOfBoundsException("futex word at " + offset + " outside buffer of " + buf.capacity());
+        }
+    }
+
+    /**
+     * FUTEX_WAIT (shared) on the u32 at {@code offset} of a direct buffer while it equals {@code expected},
+     * for at most {@code timeoutNanos} (negative: no limit).
+     *
+     * @return {@link #FUTEX_WOKEN}, {@link #FUTEX_VALUE_CHANGED}, {@link #FUTEX_TIMED_OUT} or {@link #FUTEX_INTERRUPTED}
+     */
+    public static int futexWait(ByteBuffer buf, long offset, int expected, long timeoutNanos) {
+        checkWord(buf, offset);
+        int r = futexWait0(buf, offset, expected, timeoutNanos);
+        switch (r) {
+            case 0: return FUTEX_WOKEN;
+            case -Errno.EAGAIN: return FUTEX_VALUE_CHANGED;
+            case -Errno.ETIMEDOUT: return FUTEX_TIMED_OUT;
+            case -Errno.EINTR: return FUTEX_INTERRUPTED;
+            default: throw new NativeException("futex_wait", -r);
+        }
+    }
+
+    /** FUTEX_WAKE (shared) up to {@code count} waiters on the u32 at {@code offset}; returns how many woke. */
+    public static int futexWake(ByteBuffer buf, long offset, int count) {
+        checkWord(buf, offset);
+        return check("futex_wake", futexWake0(buf, offset, count));
+    }
+
+    public static int memfdCreate(String name, boolean allowSealing) {
+        return check("memfd_create", memfdCreate0(name, allowSealing ? MEMFD_ALLOW_SEALING : 0));
+    }
+
+    public static void addSeals(int fd, int seals) {
+        check("fcntl(F_ADD_SEALS)", addSeals0(fd, seals));
+    }
+
+    /** open(2) with O_CLOEXEC|O_NOFOLLOW; {@link #OPEN_CREATE_EXCLUSIVE} adds O_CREAT|O_EXCL, mode 0600. */
+    public static int open(String path, int mode) {
+        int r = open0(path, mode);
+        if (r < 0) {
+            throw new NativeException("open", -r, path);
+        }
+        return r;
+    }
+
+    public static void unlink(String path) {
+        int r = unlink0(path);
+        if (r < 0) {
+            throw new NativeException("unlink", -r, path);
+        }
+    }
+
+    public static void ftruncate(int fd, long length) {
+        check("ftruncate", ftruncate0(fd, length));
+    }
+
+    public static void fallocate(int fd, long offset, long length) {
+        check("posix_fallocate", fallocate0(fd, offset, length));
+    }
+
+    public static long fstatSize(int fd) {
+        return check("fstat", fstatSize0(fd));
+    }
+
+    public static void close(int fd) {
+        check("close", close0(fd));
+    }
+
+    public static int dup(int fd) {
+        return check("dup", dup0(fd));
+    }
+
+    /** mmap(MAP_SHARED) of {@code length} bytes of fd from offset 0; returns the address. Pair with {@link #munmap}. */
+    public static long mmap(int fd, long length, boolean readOnly) {
+        return check("mmap", mmap0(fd, length, readOnly));
+    }
+
+    public static void munmap(long address, long length) {
+        check("munmap", munmap0(address, length));
+    }
+
+    /**
+     * A direct ByteBuffer over memory from {@link #mmap}. The caller must not touch it after {@link #munmap}
+     * (the segment code maps through FileChannel instead, whose mappings the GC unmaps, so a stale buffer
+     * can never fault).
+     */
+    public static ByteBuffer wrap(long address, long length) {
+        if (address <= 0 || length < 0 || length > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("wrap: bad address or length " + length);
+        }
+        return wrap0(address, length);
+    }
+
+    /** A connected AF_UNIX stream socket pair (both ends close-on-exec). */
+    public static int[] socketpair() {
+        int[] fds = new int[2];
+        check("socketpair", socketpair0(fds));
+        return fds;
+    }
+
+    /** Sends {@code fd} over a Unix socket (SCM_RIGHTS, one data byte). */
+    public static void sendFd(int sock, int fd) {
+        check("sendmsg(SCM_RIGHTS)", sendFd0(sock, fd));
+    }
+
+    /** Receives one fd sent with SCM_RIGHTS (close-on-exec); extra fds are closed. */
+    public static int recvFd(int sock) {
+        return check("recvmsg(SCM_RIGHTS)", recvFd0(sock));
+    }
+
+    /** SO_PEERCRED of a connected Unix socket: {pid, uid, gid}. */
+    public static int[] peerCred(int sock) {
+        int[] v = new int[3];
+        check("getsockopt(SO_PEERCRED)", peerCred0(sock, v));
+        return v;
+    }
+}

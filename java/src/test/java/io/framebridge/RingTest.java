@@ -1,0 +1,351 @@
+package io.framebridge;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+
+class RingTest {
+    static final int CAP = 4096;
+
+    static Segment seg(RegionKind kind) {
+        return Segment.createMemfd("ringtest", new Spec().ring("r", kind, CAP));
+    }
+
+    static byte[] payload(int n, int salt) {
+        byte[] p = new byte[n];
+        for (int i = 0; i < n; i++) {
+            p[i] = (byte) (i * 31 + salt);
+        }
+        return p;
+    }
+
+    static void write(RingWriter w, int type, byte[] p) {
+        Frame f = w.claim(type, p.length);
+        f.putBytes(0, p);
+        w.commit();
+    }
+
+    @Test
+    void spscFramesArriveInOrderWithTypeSequenceAndPayload() {
+        for (RegionKind kind : new RegionKind[] {RegionKind.SPSC, RegionKind.MPSC}) {
+            try (Segment s = seg(kind); RingWriter w = s.writer("r"); RingReader r = s.reader("r")) {
+                for (int i = 0; i < 10; i++) {
+                    write(w, 1 + i, payload(i * 5, i));
+                }
+                for (int i = 0; i < 10; i++) {
+                    Frame f = r.tryNext();
+                    assertNotNull(f, kind + " frame " + i);
+                    assertEquals(1 + i, f.type());
+                    assertEquals(i + 1, f.sequence());
+                    assertArrayEquals(payload(i * 5, i), f.toArray());
+                }
+                assertNull(r.tryNext());
+                r.release();
+                RingCounters c = s.counters("r");
+                assertEquals(10, c.framesWritten());
+                assertEquals(10, c.framesRead());
+                assertEquals(c.bytesWritten(), c.bytesRead());
+            }
+        }
+    }
+
+    @Test
+    void wrapInsertsPaddingAndFramesNeverSplit() {
+        for (RegionKind kind : new RegionKind[] {RegionKind.SPSC, RegionKind.MPSC}) {
+            try (Segment s = seg(kind); RingWriter w = s.writer("r"); RingReader r = s.reader("r")) {
+                long expectSeq = 1;
+                // Sizes that do not divide the capacity: every lap ends in a padding record of varying size.
+                for (int i = 0; i < 500; i++) {
+                    int n = (i * 37) % 700;
+                    write(w, 3, payload(n, i));
+                    Frame f = r.tryNext();
+                    assertNotNull(f);
+                    assertEquals(n, f.length());
+                    assertEquals(expectSeq++, f.sequence());
+                    assertArrayEquals(payload(n, i), f.toArray());
+                    r.release();
+                }
+            }
+        }
+    }
+
+    @Test
+    void partialCommitShrinksTheFrame() {
+        for (RegionKind kind : new RegionKind[] {RegionKind.SPSC, RegionKind.MPSC}) {
+            try (Segment s = seg(kind); RingWriter w = s.writer("r"); RingReader r = s.reader("r")) {
+                Frame f = w.claim(7, 100);
+                assertEquals(100, f.length());
+                f.putBytes(0, payload(10, 1));
+                w.commit(10);
+                Frame g = r.tryNext();
+                assertEquals(10, g.length());
+                assertArrayEquals(payload(10, 1), g.toArray());
+            }
+        }
+    }
+
+    @Test
+    void abortPublishesNothingAndLaterFramesStillArrive() {
+        for (RegionKind kind : new RegionKind[] {RegionKind.SPSC, RegionKind.MPSC}) {
+            try (Segment s = seg(kind); RingWriter w = s.writer("r"); RingReader r = s.reader("r")) {
+                w.claim(1, 64);
+                w.abort();
+                assertNull(r.tryNext());
+                write(w, 2, payload(8, 2));
+                Frame f = r.tryNext();
+                assertNotNull(f);
+                assertEquals(2, f.type());
+                // MPSC loses the aborted sequence number (it is on the padding record); SPSC reuses it.
+                assertEquals(kind == RegionKind.MPSC ? 2 : 1, f.sequence());
+            }
+        }
+    }
+
+    @Test
+    void fullRingRefusesTryClaimAndTimesOutThenAcceptsAfterRelease() {
+        for (RegionKind kind : new RegionKind[] {RegionKind.SPSC, RegionKind.MPSC}) {
+            try (Segment s = seg(kind); RingWriter w = s.writer("r"); RingReader r = s.reader("r")) {
+                int n = w.maxPayload();
+                assertEquals(CAP / 2 - 24, n);
+                write(w, 1, payload(n, 0));
+                write(w, 1, payload(n - 8, 0));
+                assertNull(w.tryClaim(1, n));
+                assertNull(w.claim(1, n, 1, TimeUnit.MILLISECONDS));
+                assertNotNull(r.tryNext());
+                r.release();
+                assertNotNull(w.tryClaim(1, n));
+                w.commit();
+                assertTrue(s.counters("r").fullStalls() >= 2);
+            }
+        }
+    }
+
+    @Test
+    void claimRejectsBadArgumentsAndDoubleClaims() {
+        try (Segment s = seg(RegionKind.SPSC); RingWriter w = s.writer("r")) {
+            assertThrows(IllegalArgumentException.class, () -> w.claim(0, 8));
+            assertThrows(IllegalArgumentException.class, () -> w.claim(-5, 8));
+            assertThrows(IllegalArgumentException.class, () -> w.claim(1, w.maxPayload() + 1));
+            assertThrows(IllegalArgumentException.class, () -> w.claim(1, -1));
+            assertThrows(IllegalStateException.class, () -> w.commit());
+            assertThrows(IllegalStateException.class, () -> w.abort());
+            Frame f = w.claim(1, 16);
+            assertThrows(IllegalStateException.class, () -> w.claim(1, 16));
+            assertThrows(IllegalArgumentException.class, () -> w.commit(17));
+            assertThrows(IndexOutOfBoundsException.class, () -> f.putLong(9, 1));
+            assertThrows(IndexOutOfBoundsException.class, () -> f.putByte(-1, (byte) 1));
+            w.commit(16);
+        }
+    }
+
+    @Test
+    void readerFrameIsReadOnlyAndBoundsChecked() {
+        try (Segment s = seg(RegionKind.SPSC); RingWriter w = s.writer("r"); RingReader r = s.reader("r")) {
+            write(w, 1, payload(12, 0));
+            Frame f = r.tryNext();
+            assertThrows(java.nio.ReadOnlyBufferException.class, () -> f.putByte(0, (byte) 1));
+            assertThrows(IndexOutOfBoundsException.class, () -> f.getInt(9));
+            assertThrows(IndexOutOfBoundsException.class, () -> f.getBytes(0, new byte[20], 0, 13));
+            ByteBuffer bb = f.byteBuffer();
+            assertEquals(12, bb.remaining());
+            assertTrue(bb.isReadOnly());
+        }
+    }
+
+    @Test
+    void secondReaderAndSecondSpscWriterAreBusy() {
+        try (Segment s = seg(RegionKind.SPSC)) {
+            RingWriter w = s.writer("r");
+            RingReader r = s.reader("r");
+            assertThrows(BusyException.class, () -> s.reader("r"));
+            assertThrows(BusyException.class, () -> s.writer("r"));
+            r.close();
+            w.close();
+            try (RingReader r2 = s.reader("r"); RingWriter w2 = s.writer("r")) {
+                assertNotNull(r2);
+                assertNotNull(w2);
+            }
+        }
+    }
+
+    @Test
+    void newReaderContinuesFromHeadAndRedeliversUnreleasedFrames() {
+        try (Segment s = seg(RegionKind.SPSC); RingWriter w = s.writer("r")) {
+            for (int i = 0; i < 4; i++) {
+                write(w, 1, payload(8, i));
+            }
+            try (RingReader r = s.reader("r")) {
+                assertEquals(1, r.tryNext().sequence());
+                assertEquals(2, r.tryNext().sequence());
+                r.release();
+                assertEquals(3, r.tryNext().sequence());
+            }
+            try (RingReader r = s.reader("r")) {
+                assertEquals(3, r.tryNext().sequence());
+                assertEquals(4, r.tryNext().sequence());
+            }
+        }
+    }
+
+    @Test
+    void newSpscWriterContinuesTailAndSequence() {
+        try (Segment s = seg(RegionKind.SPSC); RingReader r = s.reader("r")) {
+            try (RingWriter w = s.writer("r")) {
+                write(w, 1, payload(8, 0));
+                w.claim(1, 8); // closed with an outstanding claim: aborted
+            }
+            try (RingWriter w = s.writer("r")) {
+                write(w, 1, payload(8, 1));
+            }
+            assertEquals(1, r.tryNext().sequence());
+            Frame f = r.tryNext();
+            assertEquals(2, f.sequence());
+            assertArrayEquals(payload(8, 1), f.toArray());
+        }
+    }
+
+    @Test
+    void blockedReaderIsWokenByWriterInAnotherThread() throws Exception {
+        for (long spin : new long[] {0, RingReader.DEFAULT_SPIN_NANOS}) {
+            try (Segment s = seg(RegionKind.SPSC); RingWriter w = s.writer("r"); RingReader r = s.reader("r")) {
+                r.spinNanos(spin);
+                w.spinNanos(spin);
+                int count = 2000;
+                AtomicReference<Throwable> err = new AtomicReference<>();
+                Thread t = new Thread(() -> {
+                    try {
+                        for (int i = 0; i < count; i++) {
+                            Frame f = w.claim(1, 8 + i % 300);
+                            f.putInt(0, i);
+                            w.commit();
+                            if (i % 97 == 0) {
+                                Thread.sleep(1);
+                            }
+                        }
+                    } catch (Throwable e) {
+                        err.set(e);
+                    }
+                });
+                t.start();
+                for (int i = 0; i < count; i++) {
+                    Frame f = r.next(30, TimeUnit.SECONDS);
+                    assertNotNull(f, "frame " + i);
+                    assertEquals(i, f.getInt(0));
+                    if (i % 5 == 0) {
+                        r.release();
+                    }
+                }
+                r.release();
+                t.join();
+                assertNull(err.get());
+                if (spin == 0) {
+                    assertTrue(s.counters("r").readerWaits() > 0, "reader slept");
+                }
+            }
+        }
+    }
+
+    @Test
+    void nextTimesOutOnAnEmptyRingAndWakeupInterrupts() throws Exception {
+        try (Segment s = seg(RegionKind.SPSC); RingReader r = s.reader("r")) {
+            assertNull(r.next(5, TimeUnit.MILLISECONDS));
+            AtomicReference<Throwable> got = new AtomicReference<>();
+            Thread t = new Thread(() -> {
+                try {
+                    r.next();
+                } catch (Throwable e) {
+                    got.set(e);
+                }
+            });
+            t.start();
+            while (t.getState() != Thread.State.RUNNABLE || s.buffer().getInt((int) s.region("r").offset()
+                    + Layout.DATA_WAITERS_OFFSET) == 0) {
+                Thread.sleep(1);
+            }
+            t.interrupt();
+            r.wakeup();
+            t.join(10_000);
+            assertTrue(got.get() instanceof WaitInterruptedException, String.valueOf(got.get()));
+        }
+    }
+
+    @Test
+    void drainHandsOverEveryAvailableFrameAndReleases() {
+        try (Segment s = seg(RegionKind.MPSC); RingWriter w = s.writer("r"); RingReader r = s.reader("r")) {
+            for (int i = 0; i < 20; i++) {
+                write(w, 1, payload(40, i));
+            }
+            List<Long> seqs = new ArrayList<>();
+            assertEquals(8, r.drain(f -> seqs.add(f.sequence()), 8));
+            assertEquals(12, r.drain(f -> seqs.add(f.sequence()), 100));
+            assertEquals(0, r.drain(f -> seqs.add(f.sequence()), 100));
+            assertEquals(20, seqs.size());
+            assertEquals(20L, seqs.get(19));
+            int base = (int) s.region("r").offset();
+            assertEquals(s.buffer().getLong(base + Layout.TAIL_POSITION_OFFSET),
+                    s.buffer().getLong(base + Layout.HEAD_POSITION_OFFSET));
+        }
+    }
+
+    @Test
+    void mpscWritersInThreadsDeliverEveryFrameOnceInPerWriterOrder() throws Exception {
+        int writers = 4;
+        int perWriter = 5000;
+        try (Segment s = Segment.createMemfd("mpsc", new Spec().ring("r", RegionKind.MPSC, 16384));
+                RingReader r = s.reader("r")) {
+            List<Thread> ts = new ArrayList<>();
+            AtomicReference<Throwable> err = new AtomicReference<>();
+            for (int wi = 0; wi < writers; wi++) {
+                final int id = wi;
+                RingWriter w = s.writer("r");
+                Thread t = new Thread(() -> {
+                    try (w) {
+                        for (int i = 0; i < perWriter; i++) {
+                            if (i % 10 == 3) {
+                                w.claim(1, 8 + (i % 50)).putInt(0, -1);
+                                w.abort();
+                            }
+                            Frame f = w.claim(1, 8 + (i % 50));
+                            f.putInt(0, id);
+                            f.putInt(4, i);
+                            w.commit();
+                        }
+                    } catch (Throwable e) {
+                        err.set(e);
+                    }
+                });
+                ts.add(t);
+                t.start();
+            }
+            int[] next = new int[writers];
+            long lastSeq = 0;
+            for (int k = 0; k < writers * perWriter; k++) {
+                Frame f = r.next(30, TimeUnit.SECONDS);
+                assertNotNull(f, "frame " + k);
+                int id = f.getInt(0);
+                assertEquals(next[id]++, f.getInt(4), "writer " + id);
+                assertTrue(f.sequence() > lastSeq, "sequence increases");
+                lastSeq = f.sequence();
+                if (k % 7 == 0) {
+                    r.release();
+                }
+            }
+            r.release();
+            for (Thread t : ts) {
+                t.join();
+            }
+            assertNull(err.get());
+            assertNull(r.tryNext());
+        }
+    }
+}

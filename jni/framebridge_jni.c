@@ -1,0 +1,396 @@
+/*
+ * framebridge JNI shim: the few system calls the Java library cannot make itself.
+ *
+ * Every native method is a thin wrapper around one system call. It returns the call's result
+ * (an fd, a size, an address, 0) or -errno on failure; the Java side (io.framebridge.internal.Native)
+ * turns a negative result into a NativeException naming the operation. Nothing here reads or writes
+ * the segment's contents: the data path is pure Java. The only addresses this file touches come from
+ * direct ByteBuffers (GetDirectBufferAddress) and are bounds-checked here against the buffer's capacity
+ * (the Java side has checked them as well), or from mmap0 for munmap0/wrap0.
+ *
+ * Natives are registered from a table in JNI_OnLoad; the exception classes used are cached there.
+ */
+#include <jni.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FRB_CLASS "io/framebridge/internal/Native"
+
+/* open0 modes (keep in sync with Native.OPEN_*). */
+#define FRB_OPEN_READ_WRITE 0
+#define FRB_OPEN_READ_ONLY 1
+#define FRB_OPEN_CREATE_EXCLUSIVE 2
+
+/* memfdCreate0 flags (keep in sync with Native.MEMFD_*). */
+#define FRB_MEMFD_ALLOW_SEALING 1
+
+/* addSeals0 bits (keep in sync with Native.SEAL_*). */
+#define FRB_SEAL_SEAL 1
+#define FRB_SEAL_SHRINK 2
+#define FRB_SEAL_GROW 4
+
+static jclass illegal_argument_class; /* global ref, cached in JNI_OnLoad */
+
+static void throw_illegal_argument(JNIEnv *env, const char *msg) {
+    (*env)->ThrowNew(env, illegal_argument_class, msg);
+}
+
+/* Returns a pointer to the 4-byte word at offset of a direct buffer, or NULL if out of bounds. */
+static uint32_t *futex_word(JNIEnv *env, jobject buf, jlong offset) {
+    if (buf == NULL) {
+        return NULL;
+    }
+    char *base = (*env)->GetDirectBufferAddress(env, buf);
+    jlong cap = (*env)->GetDirectBufferCapacity(env, buf);
+    if (base == NULL || cap < 4 || offset < 0 || offset > cap - 4) {
+        return NULL;
+    }
+    uintptr_t addr = (uintptr_t)base + (uintptr_t)offset;
+    if (addr % 4 != 0) {
+        return NULL;
+    }
+    return (uint32_t *)addr;
+}
+
+static jint JNICALL futexWait0(JNIEnv *env, jclass cls, jobject buf, jlong offset, jint expected,
+                               jlong timeout_ns) {
+    (void)cls;
+    uint32_t *word = futex_word(env, buf, offset);
+    if (word == NULL) {
+        return -EINVAL;
+    }
+    struct timespec ts;
+    struct timespec *tsp = NULL;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = (time_t)(timeout_ns / 1000000000LL);
+        ts.tv_nsec = (long)(timeout_ns % 1000000000LL);
+        tsp = &ts;
+    }
+    long r = syscall(SYS_futex, word, FUTEX_WAIT, (uint32_t)expected, tsp, NULL, 0);
+    return r < 0 ? -errno : 0;
+}
+
+static jint JNICALL futexWake0(JNIEnv *env, jclass cls, jobject buf, jlong offset, jint count) {
+    (void)cls;
+    uint32_t *word = futex_word(env, buf, offset);
+    if (word == NULL || count < 0) {
+        return -EINVAL;
+    }
+    long r = syscall(SYS_futex, word, FUTEX_WAKE, count, NULL, NULL, 0);
+    return r < 0 ? -errno : (jint)r;
+}
+
+static jint JNICALL memfdCreate0(JNIEnv *env, jclass cls, jstring name, jint flags) {
+    (void)cls;
+    if (name == NULL) {
+        throw_illegal_argument(env, "memfd_create: null name");
+        return -EINVAL;
+    }
+    const char *cname = (*env)->GetStringUTFChars(env, name, NULL);
+    if (cname == NULL) {
+        return -ENOMEM; /* OutOfMemoryError pending */
+    }
+    unsigned int f = MFD_CLOEXEC;
+    if (flags & FRB_MEMFD_ALLOW_SEALING) {
+        f |= MFD_ALLOW_SEALING;
+    }
+    int fd = memfd_create(cname, f);
+    int err = errno;
+    (*env)->ReleaseStringUTFChars(env, name, cname);
+    return fd < 0 ? -err : fd;
+}
+
+static jint JNICALL addSeals0(JNIEnv *env, jclass cls, jint fd, jint seals) {
+    (void)env;
+    (void)cls;
+    int s = 0;
+    if (seals & FRB_SEAL_SEAL) s |= F_SEAL_SEAL;
+    if (seals & FRB_SEAL_SHRINK) s |= F_SEAL_SHRINK;
+    if (seals & FRB_SEAL_GROW) s |= F_SEAL_GROW;
+    return fcntl(fd, F_ADD_SEALS, s) < 0 ? -errno : 0;
+}
+
+static jint JNICALL open0(JNIEnv *env, jclass cls, jstring path, jint mode) {
+    (void)cls;
+    int flags;
+    switch (mode) {
+    case FRB_OPEN_READ_WRITE: flags = O_RDWR; break;
+    case FRB_OPEN_READ_ONLY: flags = O_RDONLY; break;
+    case FRB_OPEN_CREATE_EXCLUSIVE: flags = O_RDWR | O_CREAT | O_EXCL; break;
+    default: return -EINVAL;
+    }
+    if (path == NULL) {
+        throw_illegal_argument(env, "open: null path");
+        return -EINVAL;
+    }
+    const char *cpath = (*env)->GetStringUTFChars(env, path, NULL);
+    if (cpath == NULL) {
+        return -ENOMEM;
+    }
+    int fd = open(cpath, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int err = errno;
+    (*env)->ReleaseStringUTFChars(env, path, cpath);
+    return fd < 0 ? -err : fd;
+}
+
+static jint JNICALL unlink0(JNIEnv *env, jclass cls, jstring path) {
+    (void)cls;
+    if (path == NULL) {
+        throw_illegal_argument(env, "unlink: null path");
+        return -EINVAL;
+    }
+    const char *cpath = (*env)->GetStringUTFChars(env, path, NULL);
+    if (cpath == NULL) {
+        return -ENOMEM;
+    }
+    int r = unlink(cpath);
+    int err = errno;
+    (*env)->ReleaseStringUTFChars(env, path, cpath);
+    return r < 0 ? -err : 0;
+}
+
+static jint JNICALL ftruncate0(JNIEnv *env, jclass cls, jint fd, jlong length) {
+    (void)env;
+    (void)cls;
+    if (length < 0) {
+        return -EINVAL;
+    }
+    return ftruncate(fd, (off_t)length) < 0 ? -errno : 0;
+}
+
+static jint JNICALL fallocate0(JNIEnv *env, jclass cls, jint fd, jlong offset, jlong length) {
+    (void)env;
+    (void)cls;
+    if (offset < 0 || length <= 0) {
+        return -EINVAL;
+    }
+    int r = posix_fallocate(fd, (off_t)offset, (off_t)length); /* returns the error number */
+    return -r;
+}
+
+static jlong JNICALL fstatSize0(JNIEnv *env, jclass cls, jint fd) {
+    (void)env;
+    (void)cls;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        return -errno;
+    }
+    return (jlong)st.st_size;
+}
+
+static jint JNICALL close0(JNIEnv *env, jclass cls, jint fd) {
+    (void)env;
+    (void)cls;
+    return close(fd) < 0 ? -errno : 0;
+}
+
+static jint JNICALL dup0(JNIEnv *env, jclass cls, jint fd) {
+    (void)env;
+    (void)cls;
+    int r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    return r < 0 ? -errno : r;
+}
+
+static jlong JNICALL mmap0(JNIEnv *env, jclass cls, jint fd, jlong length, jboolean read_only) {
+    (void)env;
+    (void)cls;
+    if (length <= 0) {
+        return -EINVAL;
+    }
+    int prot = read_only ? PROT_READ : (PROT_READ | PROT_WRITE);
+    void *p = mmap(NULL, (size_t)length, prot, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        return -errno;
+    }
+    return (jlong)(uintptr_t)p;
+}
+
+static jint JNICALL munmap0(JNIEnv *env, jclass cls, jlong address, jlong length) {
+    (void)env;
+    (void)cls;
+    if (address <= 0 || length <= 0) {
+        return -EINVAL;
+    }
+    return munmap((void *)(uintptr_t)address, (size_t)length) < 0 ? -errno : 0;
+}
+
+static jobject JNICALL wrap0(JNIEnv *env, jclass cls, jlong address, jlong length) {
+    (void)cls;
+    if (address <= 0 || length < 0 || length > INT_MAX) {
+        throw_illegal_argument(env, "wrap: bad address or length");
+        return NULL;
+    }
+    return (*env)->NewDirectByteBuffer(env, (void *)(uintptr_t)address, length);
+}
+
+static jint JNICALL socketpair0(JNIEnv *env, jclass cls, jintArray out) {
+    (void)cls;
+    if (out == NULL || (*env)->GetArrayLength(env, out) < 2) {
+        throw_illegal_argument(env, "socketpair: need an int[2]");
+        return -EINVAL;
+    }
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        return -errno;
+    }
+    jint jsv[2] = {sv[0], sv[1]};
+    (*env)->SetIntArrayRegion(env, out, 0, 2, jsv);
+    return 0;
+}
+
+static jint JNICALL sendFd0(JNIEnv *env, jclass cls, jint sock, jint fd) {
+    (void)env;
+    (void)cls;
+    char byte = 'F';
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = u.buf;
+    msg.msg_controllen = sizeof u.buf;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    ssize_t n;
+    do {
+        n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : 0;
+}
+
+static jint JNICALL recvFd0(JNIEnv *env, jclass cls, jint sock) {
+    (void)env;
+    (void)cls;
+    char byte;
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int) * 4)];
+    } u;
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = u.buf;
+    msg.msg_controllen = sizeof u.buf;
+    ssize_t n;
+    do {
+        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        return -errno;
+    }
+    if (n == 0) {
+        return -ECONNRESET; /* peer closed the socket */
+    }
+    int result = -ENOMSG;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0)) {
+            continue;
+        }
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (result < 0) {
+                result = fd; /* keep the first fd */
+            } else {
+                close(fd); /* never leak extra fds a peer sent */
+            }
+        }
+    }
+    if (result >= 0 && (msg.msg_flags & MSG_CTRUNC)) {
+        close(result);
+        return -EMSGSIZE;
+    }
+    return result;
+}
+
+static jint JNICALL peerCred0(JNIEnv *env, jclass cls, jint sock, jintArray out) {
+    (void)cls;
+    if (out == NULL || (*env)->GetArrayLength(env, out) < 3) {
+        throw_illegal_argument(env, "peercred: need an int[3]");
+        return -EINVAL;
+    }
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        return -errno;
+    }
+    jint v[3] = {(jint)cred.pid, (jint)cred.uid, (jint)cred.gid};
+    (*env)->SetIntArrayRegion(env, out, 0, 3, v);
+    return 0;
+}
+
+static const JNINativeMethod methods[] = {
+    {"futexWait0", "(Ljava/nio/ByteBuffer;JIJ)I", (void *)futexWait0},
+    {"futexWake0", "(Ljava/nio/ByteBuffer;JI)I", (void *)futexWake0},
+    {"memfdCreate0", "(Ljava/lang/String;I)I", (void *)memfdCreate0},
+    {"addSeals0", "(II)I", (void *)addSeals0},
+    {"open0", "(Ljava/lang/String;I)I", (void *)open0},
+    {"unlink0", "(Ljava/lang/String;)I", (void *)unlink0},
+    {"ftruncate0", "(IJ)I", (void *)ftruncate0},
+    {"fallocate0", "(IJJ)I", (void *)fallocate0},
+    {"fstatSize0", "(I)J", (void *)fstatSize0},
+    {"close0", "(I)I", (void *)close0},
+    {"dup0", "(I)I", (void *)dup0},
+    {"mmap0", "(IJZ)J", (void *)mmap0},
+    {"munmap0", "(JJ)I", (void *)munmap0},
+    {"wrap0", "(JJ)Ljava/nio/ByteBuffer;", (void *)wrap0},
+    {"socketpair0", "([I)I", (void *)socketpair0},
+    {"sendFd0", "(II)I", (void *)sendFd0},
+    {"recvFd0", "(I)I", (void *)recvFd0},
+    {"peerCred0", "(I[I)I", (void *)peerCred0},
+};
+
+JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {
+    (void)reserved;
+    JNIEnv *env;
+    if ((*vm)->GetEnv(vm, (void **)&env, JNI_VERSION_1_8) != JNI_OK) {
+        return JNI_ERR;
+    }
+    jclass iae = (*env)->FindClass(env, "java/lang/IllegalArgumentException");
+    if (iae == NULL) {
+        return JNI_ERR;
+    }
+    illegal_argument_class = (*env)->NewGlobalRef(env, iae);
+    (*env)->DeleteLocalRef(env, iae);
+    if (illegal_argument_class == NULL) {
+        return JNI_ERR;
+    }
+    jclass cls = (*env)->FindClass(env, FRB_CLASS);
+    if (cls == NULL) {
+        return JNI_ERR;
+    }
+    jint r = (*env)->RegisterNatives(env, cls, methods, (jint)(sizeof methods / sizeof methods[0]));
+    (*env)->DeleteLocalRef(env, cls);
+    return r == 0 ? JNI_VERSION_1_8 : JNI_ERR;
+}
+
+JNIEXPORT void JNICALL JNI_OnUnload(JavaVM *vm, void *reserved) {
+    (void)reserved;
+    JNIEnv *env;
+    if ((*vm)->GetEnv(vm, (void **)&env, JNI_VERSION_1_8) == JNI_OK && illegal_argument_class != NULL) {
+        (*env)->DeleteGlobalRef(env, illegal_argument_class);
+        illegal_argument_class = NULL;
+    }
+}
