@@ -20,7 +20,7 @@ package io.framebridge;
  *  512   claim lock u32 | pad | next sequence u64
  *  640   writer counters (5 x u64)
  *  768   reader counters (6 x u64)
- *  896   reader slot: owner u64, start u64
+ *  896   reader slot: owner u64, start u64, release-to u64
  *  1024  writer slots: 64 x {owner u64, start u64}
  *  4096  data area (capacity bytes, a power of two)
  *
@@ -103,6 +103,8 @@ public final class Layout {
     public static final int READER_SLOT_OFFSET = READER_COUNTERS_OFFSET + SLOT_LENGTH;
     public static final int READER_OWNER_OFFSET = READER_SLOT_OFFSET;
     public static final int READER_START_OFFSET = READER_OWNER_OFFSET + 8;
+    /** Position the reader is releasing up to (a successor finishes a release its predecessor died in). */
+    public static final int READER_RELEASE_TO_OFFSET = READER_START_OFFSET + 8;
     public static final int WRITER_SLOTS_OFFSET = READER_SLOT_OFFSET + SLOT_LENGTH;
     public static final int MAX_WRITERS = 64;
     public static final int WRITER_SLOT_LENGTH = 16;
@@ -175,6 +177,9 @@ public final class Layout {
     public static long mailboxRegionLength(long capacity) {
         return alignPage(MAILBOX_PAYLOAD_OFFSET + capacity);
     }
+
+    /** Largest user frame type; larger values are reserved for framebridge. */
+    public static final int MAX_USER_TYPE = Integer.MAX_VALUE;
 
     /** Largest payload a ring of this capacity accepts: capacity/2 - 24, rounded down to 8. */
     public static long maxPayload(long capacity) {

@@ -29,6 +29,10 @@ final class Mem {
         INT.setVolatile(b, i, v);
     }
 
+    static void setIntRelease(ByteBuffer b, int i, int v) {
+        INT.setRelease(b, i, v);
+    }
+
     static boolean casInt(ByteBuffer b, int i, int expect, int update) {
         return INT.compareAndSet(b, i, expect, update);
     }

@@ -7,8 +7,9 @@ import java.util.concurrent.TimeUnit;
 /**
  * The single reader of one ring (Go {@code seg.Reader(ring)}, layout.md §5.3-5.5). {@link #next()} returns
  * a read-only {@link Frame} view in place; {@link #release()} frees every frame returned so far (batch
- * releases). It keeps {@code readPos}, {@code releasedPos} and {@code tailCache}; every position and record
- * field read from shared memory is loaded once into a local and checked before use.
+ * releases). It keeps {@code readPos} and {@code releasedPos} and polls the size word at readPos (the
+ * commit flag); every position and record field read from shared memory is loaded once into a local and
+ * checked before use. Released bytes are zeroed, so free space reads as "nothing written yet".
  *
  * <ul>
  *   <li>A claimed (negative-size) MPSC record whose writer is dead is turned into padding (§5.4): counted
@@ -20,7 +21,7 @@ import java.util.concurrent.TimeUnit;
  */
 public final class RingReader implements AutoCloseable {
     /** Default spin budget before sleeping (ns). */
-    public static final long DEFAULT_SPIN_NANOS = 20_000;
+    public static final long DEFAULT_SPIN_NANOS = 50_000;
 
     private static final int FRAME = 0;
     private static final int EMPTY = 1;
@@ -48,7 +49,6 @@ public final class RingReader implements AutoCloseable {
 
     private long readPos;
     private long releasedPos;
-    private long tailCache;
 
     // pending (claimed) record at readPos
     private long pendingPos = -1;
@@ -86,17 +86,19 @@ public final class RingReader implements AutoCloseable {
         }
         try {
             long h = Mem.getLongVolatile(b, headOff);
-            long t = Mem.getLongVolatile(b, tailOff);
-            if (t < 0 || (t & 7) != 0) {
-                throw new CorruptSegmentException("ring " + ring + ": tail position = " + t + ": want a non-negative multiple of 8");
+            if (h < 0 || (h & (Layout.RECORD_ALIGNMENT - 1)) != 0) {
+                throw new CorruptSegmentException("ring " + ring + ": head position = " + Long.toUnsignedString(h)
+                        + ": want a multiple of 8");
             }
-            if (h < 0 || (h & 7) != 0 || h > t || t - h > capacity) {
-                throw new CorruptSegmentException("ring " + ring + ": head position = " + h
-                        + ": want a multiple of 8 in [tail-capacity, tail] = [" + (t - capacity) + ", " + t + "]");
+            // §7: finish a release our predecessor died in.
+            long to = b.getLong(base + Layout.READER_RELEASE_TO_OFFSET);
+            if (to > h && to - h <= capacity && (to & (Layout.RECORD_ALIGNMENT - 1)) == 0) {
+                zero(h, to);
+                h = to;
+                Mem.setLongVolatile(b, headOff, h);
             }
             readPos = h;
             releasedPos = h;
-            tailCache = h;
             framesRead = b.getLong(base + Layout.FRAMES_READ_OFFSET);
             bytesRead = b.getLong(base + Layout.BYTES_READ_OFFSET);
             readerWaits = b.getLong(base + Layout.READER_WAITS_OFFSET);
@@ -227,53 +229,51 @@ public final class RingReader implements AutoCloseable {
         }
     }
 
-    /** §6 step 4 re-check: new tail, or the claimed record's size word changed. */
+    /** §6 step 4 re-check: the size word at readPos (load.sc) became non-zero, or a claim's got committed. */
     private boolean dataReady(int st) {
-        if (st == PENDING) {
-            int idx = (int) (readPos & mask);
-            return Mem.getIntVolatile(b, data + idx + Layout.RECORD_SIZE_OFFSET) >= 0;
-        }
-        return Mem.getLongVolatile(b, tailOff) != tailCache;
+        int size = Mem.getIntVolatile(b, data + (int) (readPos & mask) + Layout.RECORD_SIZE_OFFSET);
+        return st == PENDING ? size >= 0 : size != 0;
     }
 
-    /** §5.3: one step of the reader. Returns FRAME (frame set), EMPTY or PENDING. */
+    /**
+     * §5.3: one step of the reader, from the size word at readPos alone (the commit flag). Returns FRAME
+     * (frame set), EMPTY or PENDING (a live writer's claim).
+     */
     private int poll() {
         for (;;) {
-            if (readPos == tailCache) {
-                long t = Mem.getLongVolatile(b, tailOff);
-                // readPos <= t <= readPos + capacity, computed without overflow; t % 8 == 0.
-                if (t < readPos || t - readPos > capacity || (t & 7) != 0) {
-                    throw new CorruptSegmentException("ring " + ring + ": tail position = " + t
-                            + ": want a multiple of 8 in [readPos, readPos+capacity] = [" + readPos + ", "
-                            + (readPos + capacity) + "] (not adopted)");
-                }
-                tailCache = t;
-                if (readPos == tailCache) {
-                    return EMPTY;
-                }
-            }
             final long pos = readPos;
             final int idx = (int) (pos & mask);
             final int at = data + idx;
-            final int size = Mem.getIntAcquire(b, at + Layout.RECORD_SIZE_OFFSET);
-            if (size < 0) {
+            final int raw = Mem.getIntAcquire(b, at + Layout.RECORD_SIZE_OFFSET);
+            if (raw == 0) {
+                return EMPTY;
+            }
+            final long size = raw < 0 ? -(long) raw : raw;
+            if ((size & (Layout.RECORD_ALIGNMENT - 1)) != 0 || size < Layout.MIN_RECORD_SIZE) {
+                throw bad(pos, "size", raw, "want a multiple of 8, >= 8");
+            }
+            if (size > capacity - idx) {
+                throw bad(pos, "size", raw, "record at index " + idx + " would cross the end of the "
+                        + capacity + "-byte data area");
+            }
+            if (raw < 0) {
                 if (!mpsc) {
-                    throw bad(pos, "size", size, "negative (claimed) size in an SPSC ring");
+                    throw bad(pos, "size", raw, "negative (claimed) size in an SPSC ring");
                 }
-                long claimedSize = -(long) size;
-                checkSize(pos, idx, claimedSize, "claimed size");
+                if (size < Layout.RECORD_HEADER_LENGTH) {
+                    throw bad(pos, "size", raw, "a claimed record needs >= " + Layout.RECORD_HEADER_LENGTH);
+                }
                 int token = b.getInt(at + Layout.RECORD_WRITER_OFFSET);
                 if (writerDead(pos, token)) {
                     // §5.4: type 0 then the positive size: a padding record; no committed record is touched.
                     b.putInt(at + Layout.RECORD_TYPE_OFFSET, Layout.PADDING_TYPE);
-                    Mem.setIntVolatile(b, at + Layout.RECORD_SIZE_OFFSET, (int) claimedSize);
+                    Mem.setIntRelease(b, at + Layout.RECORD_SIZE_OFFSET, (int) size);
                     b.putLong(base + Layout.ABANDONED_RECORDS_OFFSET, ++abandoned);
                     pendingPos = -1;
                     continue;
                 }
                 return PENDING;
             }
-            checkSize(pos, idx, size, "size");
             final int type = b.getInt(at + Layout.RECORD_TYPE_OFFSET);
             if (type == Layout.PADDING_TYPE) {
                 readPos = pos + size;
@@ -295,19 +295,6 @@ public final class RingReader implements AutoCloseable {
         }
     }
 
-    /** §5.3 step 4 size checks, on a local. */
-    private void checkSize(long pos, int idx, long size, String field) {
-        if ((size & (Layout.RECORD_ALIGNMENT - 1)) != 0 || size < Layout.MIN_RECORD_SIZE) {
-            throw bad(pos, field, size, "want a multiple of 8, >= 8");
-        }
-        if (idx + size > capacity) {
-            throw bad(pos, field, size, "record at index " + idx + " would cross the end of the " + capacity + "-byte data area");
-        }
-        if (size > tailCache - pos) {
-            throw bad(pos, field, size, "record would end past the tail " + tailCache);
-        }
-    }
-
     /** Is the writer named by a claimed record's token dead (§5.4)? /proc is read at most every LivenessPoll. */
     private boolean writerDead(long pos, int token) {
         if (Ownership.tokenSlot(token) >= Layout.MAX_WRITERS) {
@@ -325,23 +312,65 @@ public final class RingReader implements AutoCloseable {
         return Ownership.tokenDead(b, base, token);
     }
 
-    /** §5.5: count, skip to the tail, and report. */
+    /**
+     * §5.5: count, skip to the published tail (only if {@code readPos < tail <= readPos + capacity},
+     * 8-aligned; zeroing what is skipped as a release does), and report. Otherwise stay and report again.
+     */
     private CorruptSegmentException bad(long pos, String field, long value, String want) {
         b.putLong(base + Layout.BAD_RECORDS_OFFSET, ++badRecords);
-        readPos = tailCache;
         pendingPos = -1;
+        long t = Mem.getLongVolatile(b, tailOff);
+        String what;
+        if (t > readPos && t - readPos <= capacity && (t & (Layout.RECORD_ALIGNMENT - 1)) == 0) {
+            readPos = t;
+            release();
+            what = "; skipped to the writers' tail " + t;
+        } else {
+            what = "; the tail (" + t + ") is not usable, the reader stays";
+        }
         return new CorruptSegmentException("ring " + ring + ": record at position " + pos + ": " + field + " = " + value
-                + ": " + want + "; skipped to tail " + tailCache);
+                + ": " + want + what);
     }
 
-    /** Frees every frame returned so far ({@code store.sc(head, readPos)}) and wakes writers waiting for space. */
+    /**
+     * Frees every frame returned so far (§5.3): ReleaseTo, zero the released bytes (free space reads as
+     * zero), {@code store.sc(head, readPos)}, then wake writers waiting for space.
+     */
     public void release() {
         if (readPos != releasedPos) {
-            Mem.setLongVolatile(b, headOff, readPos);
+            b.putLong(base + Layout.READER_RELEASE_TO_OFFSET, readPos);
+            zero(releasedPos, readPos);
             releasedPos = readPos;
+            Mem.setLongVolatile(b, headOff, readPos);
             if (EventCount.signal(b, spaceSignalOff, spaceWaitersOff)) {
                 b.putLong(base + Layout.READER_WAKES_OFFSET, ++readerWakes);
             }
+        }
+    }
+
+    private static final byte[] ZEROS = new byte[Layout.PAGE_SIZE];
+
+    /** Zeroes the data bytes of positions [from, to) (to - from <= capacity), wrapping at the end. */
+    private void zero(long from, long to) {
+        if (to - from >= capacity) {
+            zeroRange(0, (int) capacity);
+            return;
+        }
+        int a = (int) (from & mask);
+        int z = (int) (to & mask);
+        if (a < z) {
+            zeroRange(a, z);
+        } else {
+            zeroRange(a, (int) capacity);
+            zeroRange(0, z);
+        }
+    }
+
+    private void zeroRange(int from, int to) {
+        for (int i = from; i < to; ) {
+            int n = Math.min(ZEROS.length, to - i);
+            b.put(data + i, ZEROS, 0, n);
+            i += n;
         }
     }
 
@@ -350,15 +379,13 @@ public final class RingReader implements AutoCloseable {
         EventCount.wakeAll(b, dataSignalOff);
     }
 
-    /**
-     * Gives the reader slot up. Frames returned but not released are delivered again to the next reader
-     * (at-least-once): call {@link #release()} first. Idempotent.
-     */
+    /** Releases what was read and gives the reader slot up. Idempotent. */
     @Override
     public void close() {
         if (closed) {
             return;
         }
+        release();
         closed = true;
         Ownership.release(b, ownerOff, owner);
         segment.untrack(this);

@@ -9,8 +9,8 @@ import java.util.concurrent.TimeUnit;
  * returns a writable {@link Frame} view inside the ring, {@link #commit} publishes it (possibly shorter),
  * {@link #abort} gives it up.
  *
- * <p>SPSC (layout.md §5.1): the writer owns writer slot 0 and keeps its own tail; a commit is one
- * sequentially consistent tail store. MPSC (§5.2): the writer owns one of 64 writer slots; claims are
+ * <p>SPSC (layout.md §5.1): the writer owns writer slot 0 and keeps its own tail; a claim writes nothing
+ * shared; a commit stores the record, then its size word (the commit flag the reader polls), then the tail. MPSC (§5.2): the writer owns one of 64 writer slots; claims are
  * serialised by a claim lock holding the writer token (stolen from a dead holder), claimed records carry
  * a negative size until committed, so a writer killed mid-frame is recovered by the reader (§5.4).
  *
@@ -20,7 +20,7 @@ import java.util.concurrent.TimeUnit;
  */
 public final class RingWriter implements AutoCloseable {
     /** Default spin budget before sleeping (ns). */
-    public static final long DEFAULT_SPIN_NANOS = 20_000;
+    public static final long DEFAULT_SPIN_NANOS = 50_000;
 
     private final Segment segment;
     private final ByteBuffer b;
@@ -110,11 +110,8 @@ public final class RingWriter implements AutoCloseable {
         this.token = Ownership.token(taken, o);
         if (!mpsc) {
             try {
-                long t = Mem.getLongVolatile(b, tailOff);
-                long h = Mem.getLongAcquire(b, headOff);
-                checkPositions(t, h);
-                tail = t;
-                headCache = h;
+                // Resume after a previous writer: its tail, plus anything it committed without publishing it.
+                adopt();
                 long s = b.getLong(nextSeqOff);
                 seq = s == 0 ? 1 : s;
                 framesWritten = b.getLong(base + Layout.FRAMES_WRITTEN_OFFSET);
@@ -127,6 +124,34 @@ public final class RingWriter implements AutoCloseable {
                 throw e;
             }
         }
+    }
+
+    /**
+     * §5.2.1: publishes records a dead writer wrote beyond the tail without publishing it. Callers hold the
+     * writer role (the SPSC slot, or the MPSC claim lock). Sets {@code tail} and {@code headCache}.
+     */
+    private void adopt() {
+        long t = Mem.getLongVolatile(b, tailOff);
+        long h = Mem.getLongVolatile(b, headOff);
+        long orig = t;
+        if (h > t && h - t <= capacity && (h & (Layout.RECORD_ALIGNMENT - 1)) == 0) {
+            t = h; // the reader consumed records the tail never covered
+        }
+        checkPositions(t, h);
+        for (;;) {
+            int idx = (int) (t & mask);
+            int v = Mem.getIntAcquire(b, data + idx + Layout.RECORD_SIZE_OFFSET);
+            long size = v < 0 ? -(long) v : v;
+            if (v == 0 || (size & (Layout.RECORD_ALIGNMENT - 1)) != 0 || size > capacity - idx || t + size - h > capacity) {
+                break;
+            }
+            t += size;
+        }
+        if (t != orig) {
+            Mem.setLongVolatile(b, tailOff, t);
+        }
+        tail = t;
+        headCache = h;
     }
 
     /** tail - capacity <= head <= tail, both multiples of 8 and non-negative. */
@@ -210,16 +235,7 @@ public final class RingWriter implements AutoCloseable {
                 }
             }
         }
-        if (p > 0) {
-            int at = data + idx;
-            b.putInt(at + Layout.RECORD_TYPE_OFFSET, Layout.PADDING_TYPE);
-            if (p >= Layout.RECORD_HEADER_LENGTH) {
-                b.putInt(at + Layout.RECORD_LENGTH_OFFSET, 0);
-                b.putInt(at + Layout.RECORD_WRITER_OFFSET, 0);
-                b.putLong(at + Layout.RECORD_SEQUENCE_OFFSET, 0);
-            }
-            b.putInt(at + Layout.RECORD_SIZE_OFFSET, p);
-        }
+        // A claim writes nothing shared: the padding, if any, is written by commit (§5.1).
         pad = p;
         recIdx = p > 0 ? 0 : idx;
         return claimed(type, n, size, 0);
@@ -246,7 +262,14 @@ public final class RingWriter implements AutoCloseable {
         long start = timeoutNanos > 0 ? System.nanoTime() : 0;
         boolean stalled = false;
         for (;;) {
-            lock();
+            if (lock()) {
+                try {
+                    adopt(); // the dead holder may have left records beyond the tail
+                } catch (RuntimeException e) {
+                    Mem.setIntVolatile(b, lockOff, 0);
+                    throw e;
+                }
+            }
             long t;
             long h;
             int idx;
@@ -288,7 +311,7 @@ public final class RingWriter implements AutoCloseable {
                     b.putInt(at + Layout.RECORD_WRITER_OFFSET, token);
                     b.putLong(at + Layout.RECORD_SEQUENCE_OFFSET, 0);
                 }
-                b.putInt(at + Layout.RECORD_SIZE_OFFSET, p);
+                Mem.setIntRelease(b, at + Layout.RECORD_SIZE_OFFSET, p);
             }
             recIdx = p > 0 ? 0 : idx;
             int at = data + recIdx;
@@ -301,7 +324,7 @@ public final class RingWriter implements AutoCloseable {
             b.putInt(at + Layout.RECORD_WRITER_OFFSET, token);
             b.putLong(at + Layout.RECORD_SEQUENCE_OFFSET, s);
             b.putLong(nextSeqOff, s + 1);
-            Mem.setIntVolatile(b, at + Layout.RECORD_SIZE_OFFSET, -size);
+            Mem.setIntRelease(b, at + Layout.RECORD_SIZE_OFFSET, -size);
             Mem.setLongVolatile(b, tailOff, t + p + size);
             Mem.setIntVolatile(b, lockOff, 0);
             pad = 0;
@@ -309,23 +332,27 @@ public final class RingWriter implements AutoCloseable {
         }
     }
 
-    /** §5.2 step 1: CAS the claim lock from 0 to our token; every 1024 attempts steal it from a dead holder. */
-    private void lock() {
+    /**
+     * §5.2 step 1: CAS the claim lock from 0 to our token, yielding every 64 attempts; every 1024 attempts
+     * steal it from a dead holder. Returns true if it was stolen (the caller must adopt, §5.2.1).
+     */
+    private boolean lock() {
         int attempts = 0;
         while (!Mem.casInt(b, lockOff, 0, token)) {
             attempts++;
             if ((attempts & 1023) == 0) {
                 int h = Mem.getIntVolatile(b, lockOff);
                 if (h != 0 && Ownership.tokenDead(b, base, h) && Mem.casInt(b, lockOff, h, token)) {
-                    return;
+                    return true;
                 }
             }
-            if (attempts < 128) {
-                Thread.onSpinWait();
+            if ((attempts & 63) == 0) {
+                Thread.yield(); // let a preempted holder run
             } else {
-                Thread.yield();
+                Thread.onSpinWait();
             }
         }
+        return false;
     }
 
     private boolean spaceReady() {
@@ -359,6 +386,12 @@ public final class RingWriter implements AutoCloseable {
                 int e = Mem.getIntVolatile(b, spaceSignalOff);
                 if (spaceReady()) {
                     return true;
+                }
+                long ro = Mem.getLongVolatile(b, base + Layout.READER_OWNER_OFFSET);
+                if (Ownership.pid(ro) != 0
+                        && !Ownership.ownerAlive(b, base + Layout.READER_OWNER_OFFSET, base + Layout.READER_START_OFFSET)) {
+                    throw new PeerDeadException("ring " + ring + ": reader pid " + Ownership.pid(ro)
+                            + " died with the ring full; a new reader continues from its last release");
                 }
                 long sleep = Layout.LIVENESS_POLL_NANOS;
                 if (timeoutNanos > 0) {
@@ -419,7 +452,18 @@ public final class RingWriter implements AutoCloseable {
             b.putInt(at + Layout.RECORD_LENGTH_OFFSET, m);
             b.putInt(at + Layout.RECORD_WRITER_OFFSET, 0);
             b.putLong(at + Layout.RECORD_SEQUENCE_OFFSET, seq);
-            b.putInt(at + Layout.RECORD_SIZE_OFFSET, size);
+            if (pad > 0) {
+                int padAt = data + (int) (tail & mask);
+                b.putInt(padAt + Layout.RECORD_TYPE_OFFSET, Layout.PADDING_TYPE);
+                if (pad >= Layout.RECORD_HEADER_LENGTH) {
+                    b.putInt(padAt + Layout.RECORD_LENGTH_OFFSET, 0);
+                    b.putInt(padAt + Layout.RECORD_WRITER_OFFSET, 0);
+                    b.putLong(padAt + Layout.RECORD_SEQUENCE_OFFSET, 0);
+                }
+                Mem.setIntRelease(b, padAt + Layout.RECORD_SIZE_OFFSET, pad);
+            }
+            // The size word is the commit flag the reader polls (§5.1 step 3).
+            Mem.setIntRelease(b, at + Layout.RECORD_SIZE_OFFSET, size);
             seq++;
             b.putLong(nextSeqOff, seq);
             tail += pad + size;

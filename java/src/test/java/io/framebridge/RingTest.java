@@ -178,8 +178,36 @@ class RingTest {
         }
     }
 
+    /** A pid no process has (above the kernel's pid_max limit of 2^22). */
+    static final int DEAD_PID = 0x7FFFFFF0;
+
+    /** Makes the owner word at off look like a process that died (same epoch, a pid that cannot exist). */
+    static void forgeDeadOwner(Segment s, int off) {
+        long o = s.buffer().getLong(off);
+        s.buffer().putLong(off, (o & 0xFFFFFFFF00000000L) | DEAD_PID);
+    }
+
     @Test
-    void newReaderContinuesFromHeadAndRedeliversUnreleasedFrames() {
+    void readerTakingOverFromADeadReaderRedeliversUnreleasedFrames() {
+        try (Segment s = seg(RegionKind.SPSC); RingWriter w = s.writer("r")) {
+            for (int i = 0; i < 4; i++) {
+                write(w, 1, payload(8, i));
+            }
+            RingReader dead = s.reader("r");
+            assertEquals(1, dead.tryNext().sequence());
+            assertEquals(2, dead.tryNext().sequence());
+            dead.release();
+            assertEquals(3, dead.tryNext().sequence());
+            forgeDeadOwner(s, (int) s.region("r").offset() + Layout.READER_OWNER_OFFSET);
+            try (RingReader r = s.reader("r")) {
+                assertEquals(3, r.tryNext().sequence(), "at-least-once across a reader crash");
+                assertEquals(4, r.tryNext().sequence());
+            }
+        }
+    }
+
+    @Test
+    void closingAReaderReleasesWhatItRead() {
         try (Segment s = seg(RegionKind.SPSC); RingWriter w = s.writer("r")) {
             for (int i = 0; i < 4; i++) {
                 write(w, 1, payload(8, i));
@@ -187,12 +215,26 @@ class RingTest {
             try (RingReader r = s.reader("r")) {
                 assertEquals(1, r.tryNext().sequence());
                 assertEquals(2, r.tryNext().sequence());
-                r.release();
-                assertEquals(3, r.tryNext().sequence());
             }
             try (RingReader r = s.reader("r")) {
                 assertEquals(3, r.tryNext().sequence());
-                assertEquals(4, r.tryNext().sequence());
+            }
+        }
+    }
+
+    @Test
+    void readerFinishesAReleaseItsPredecessorDiedIn() {
+        try (Segment s = seg(RegionKind.SPSC); RingWriter w = s.writer("r")) {
+            for (int i = 0; i < 3; i++) {
+                write(w, 1, payload(8, i));
+            }
+            int base = (int) s.region("r").offset();
+            // Predecessor stored ReleaseTo past frame 2 and died before zeroing and storing head.
+            s.buffer().putLong(base + Layout.READER_RELEASE_TO_OFFSET, 2 * 32);
+            try (RingReader r = s.reader("r")) {
+                assertEquals(2 * 32, s.buffer().getLong(base + Layout.HEAD_POSITION_OFFSET));
+                assertEquals(0, s.buffer().getInt(base + Layout.RING_DATA_OFFSET), "released bytes zeroed");
+                assertEquals(3, r.tryNext().sequence());
             }
         }
     }
