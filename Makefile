@@ -1,0 +1,113 @@
+# framebridge: `make demo` shows it working, `make test` proves it. Both do
+# their own set-up (`make deps`) on a fresh machine.
+
+SHELL      := /bin/bash
+GO         ?= go
+BIN        := bin
+FUZZTIME   ?= 10s
+APT_LIST   := .ci/apt-packages.txt
+HAVE_CPP   := $(wildcard cpp/Makefile)
+HAVE_JAVA  := $(wildcard java/pom.xml)
+MVN        ?= mvn -B -ntp
+
+.PHONY: all deps build demo test test-go test-race test-fuzz test-cpp test-java test-xlang \
+        bench bench-json generate check-generated fmt lint clean
+
+all: build
+
+## deps: install missing Debian packages (apt-get when root, else print the command) and Go modules.
+deps:
+	@missing=$$(grep -v '^\s*#' $(APT_LIST) | grep -v '^\s*$$' | while read -r p; do \
+		dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed' || echo "$$p"; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "deps: installing $$missing"; \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else \
+			echo "deps: missing Debian packages; run:"; \
+			echo "  sudo apt-get update && sudo apt-get install -y $$missing"; exit 1; \
+		fi; \
+	fi
+	@command -v $(GO) >/dev/null || { echo "deps: Go 1.24 or newer is required (https://go.dev/dl/)"; exit 1; }
+	@$(GO) mod download
+
+## build: the CLI, and the C++ and Java libraries and peers when present.
+build: deps
+	$(GO) build -o $(BIN)/framebridge ./cmd/framebridge
+ifneq ($(HAVE_CPP),)
+	$(MAKE) -C cpp peer
+endif
+ifneq ($(HAVE_JAVA),)
+	cd java && $(MVN) -q -DskipTests package
+endif
+
+## demo: processes streaming frames through a named segment, with throughput and latency.
+demo: build
+	$(GO) run ./examples/demo
+
+## test: everything CI checks.
+test: deps check-generated fmt lint test-go test-race test-fuzz test-cpp test-java test-xlang
+
+test-go:
+	$(GO) test -count=1 ./...
+
+test-race:
+	$(GO) test -count=1 -race ./...
+
+test-fuzz:
+	@for f in $$($(GO) test -list '^Fuzz' ./shm | grep '^Fuzz'); do \
+		echo "fuzz $$f for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./shm || exit 1; \
+	done
+
+test-cpp:
+ifneq ($(HAVE_CPP),)
+	$(MAKE) -C cpp test
+else
+	@echo "test-cpp: no C++ library yet"
+endif
+
+test-java:
+ifneq ($(HAVE_JAVA),)
+	cd java && $(MVN) verify
+else
+	@echo "test-java: no Java library yet"
+endif
+
+## test-xlang: writer_reader matrix across languages through the peer programs.
+test-xlang: build
+	FRAMEBRIDGE_XLANG=1 $(GO) test -count=1 -v -run 'TestMatrix' ./internal/xlang
+
+## bench: a full run, written to docs/benchmarks.md.
+bench: build
+	$(BIN)/framebridge bench --markdown docs/benchmarks.md
+
+## bench-json: a --quick run; only JSON lines on stdout.
+bench-json:
+	@$(MAKE) -s build >&2
+	@$(BIN)/framebridge bench --quick --json
+
+## generate: golden segment images (and, later, generated schema code).
+generate:
+	$(GO) test -count=1 -run 'TestGoldenImages$$' ./shm -update
+
+## check-generated: regenerating must not change any committed file.
+check-generated: generate
+	@git diff --exit-code -- schemas || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+
+## fmt: verify formatting (changes nothing).
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+lint:
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN)
+ifneq ($(HAVE_CPP),)
+	$(MAKE) -C cpp clean
+endif
+ifneq ($(HAVE_JAVA),)
+	cd java && $(MVN) -q clean
+endif
