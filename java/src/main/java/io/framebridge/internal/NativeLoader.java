@@ -56,61 +56,70 @@ public final class NativeLoader {
         if (loaded) {
             return;
         }
-        List<String> tried = new ArrayList<>();
-        String name = libraryName();
-        try {
-            System.loadLibrary(name);
+        ClassLoader cl = NativeLoader.class.getClassLoader();
+        List<String> tried = tryLoad(libraryName(), resourcePath(), cl != null ? cl : ClassLoader.getSystemClassLoader(),
+                System.getProperty(DIR_PROPERTY));
+        if (tried.isEmpty()) {
             loaded = true;
             return;
+        }
+        throw failure(tried);
+    }
+
+    static UnsatisfiedLinkError failure(List<String> tried) {
+        return new UnsatisfiedLinkError("framebridge: cannot load the JNI library for "
+                + System.getProperty("os.name") + "/" + arch() + "; tried:\n  " + String.join("\n  ", tried));
+    }
+
+    /**
+     * Tries {@code System.loadLibrary(name)}, then the class path resource extracted under {@code dirProp}
+     * (or java.io.tmpdir). Returns an empty list on success, else one line per place tried and why it failed.
+     */
+    static List<String> tryLoad(String name, String resource, ClassLoader cl, String dirProp) {
+        List<String> tried = new ArrayList<>();
+        try {
+            System.loadLibrary(name);
+            return tried;
         } catch (UnsatisfiedLinkError e) {
             tried.add("System.loadLibrary(\"" + name + "\") on java.library.path="
                     + System.getProperty("java.library.path") + ": " + e.getMessage());
         }
-        String resource = resourcePath();
-        ClassLoader cl = NativeLoader.class.getClassLoader();
-        if (cl == null) {
-            cl = ClassLoader.getSystemClassLoader();
-        }
         try (InputStream in = cl.getResourceAsStream(resource)) {
             if (in == null) {
                 tried.add("class path resource " + resource + ": not found");
-            } else {
-                String dirProp = System.getProperty(DIR_PROPERTY);
-                String base = dirProp != null ? dirProp : System.getProperty("java.io.tmpdir");
-                String from = dirProp != null ? DIR_PROPERTY : "java.io.tmpdir";
-                Path dir = null;
-                Path file = null;
+                return tried;
+            }
+            String base = dirProp != null ? dirProp : System.getProperty("java.io.tmpdir");
+            String from = dirProp != null ? DIR_PROPERTY : "java.io.tmpdir";
+            Path dir = null;
+            Path file = null;
+            try {
+                dir = Files.createTempDirectory(Path.of(base), "framebridge-");
+                file = dir.resolve("lib" + name + ".so");
+                Files.copy(in, file, StandardCopyOption.REPLACE_EXISTING);
+                System.load(file.toAbsolutePath().toString());
+                tried.clear();
+            } catch (IOException | UnsatisfiedLinkError | SecurityException e) {
+                tried.add("class path resource " + resource + " extracted to " + (file != null ? file : base)
+                        + " (" + from + "): " + e
+                        + (dirProp == null ? " (if " + base + " is mounted noexec, set -D" + DIR_PROPERTY
+                                + "=<an exec-able directory>)" : ""));
+            } finally {
+                // Linux keeps a loaded library mapped after its file is gone: leave nothing behind.
                 try {
-                    dir = Files.createTempDirectory(Path.of(base), "framebridge-");
-                    file = dir.resolve("lib" + name + ".so");
-                    Files.copy(in, file, StandardCopyOption.REPLACE_EXISTING);
-                    System.load(file.toAbsolutePath().toString());
-                    loaded = true;
-                } catch (IOException | UnsatisfiedLinkError | SecurityException e) {
-                    tried.add("class path resource " + resource + " extracted to "
-                            + (file != null ? file : base) + " (" + from + "): " + e
-                            + (dirProp == null ? " (if " + base + " is mounted noexec, set -D" + DIR_PROPERTY
-                                    + "=<an exec-able directory>)" : ""));
-                } finally {
-                    // Linux keeps a loaded library mapped after its file is gone: leave nothing behind.
-                    try {
-                        if (file != null) {
-                            Files.deleteIfExists(file);
-                        }
-                        if (dir != null) {
-                            Files.deleteIfExists(dir);
-                        }
-                    } catch (IOException ignored) {
-                        // best effort cleanup of a temp file
+                    if (file != null) {
+                        Files.deleteIfExists(file);
                     }
+                    if (dir != null) {
+                        Files.deleteIfExists(dir);
+                    }
+                } catch (IOException ignored) {
+                    // best effort cleanup of a temp file
                 }
             }
         } catch (IOException e) {
             tried.add("class path resource " + resource + ": " + e);
         }
-        if (!loaded) {
-            throw new UnsatisfiedLinkError("framebridge: cannot load the JNI library for "
-                    + System.getProperty("os.name") + "/" + arch() + "; tried:\n  " + String.join("\n  ", tried));
-        }
+        return tried;
     }
 }
