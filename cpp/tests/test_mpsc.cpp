@@ -1,0 +1,170 @@
+// MPSC with real threads: many writers, one reader, per-writer order and content; the claim lock.
+#include <atomic>
+#include <thread>
+
+#include "helpers.hpp"
+
+namespace fb = framebridge;
+namespace L = framebridge::layout;
+using fbtest::MakeSegment;
+using fbtest::OneRing;
+
+namespace {
+
+void RunMPSC(int writers, std::uint64_t per_writer, std::int64_t spin_ns, std::uint64_t cap) {
+  fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kMPSC, cap));
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(r.ok());
+  r->set_spin_nanos(spin_ns);
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int wi = 0; wi < writers; ++wi) {
+    threads.emplace_back([&, wi] {
+      auto w = seg.Writer("r");
+      if (!w.ok()) {
+        ++failures;
+        return;
+      }
+      w->set_spin_nanos(spin_ns);
+      bool aborted = false;
+      for (std::uint64_t i = 0; i < per_writer; ++i) {
+        const std::size_t n = 12 + (i * 7919 + static_cast<std::uint64_t>(wi)) % 300;
+        auto c = w->Claim(1, n);
+        if (!c.ok()) {
+          ++failures;
+          return;
+        }
+        const std::uint32_t w32 = static_cast<std::uint32_t>(wi);
+        std::memcpy(c->data, &w32, 4);
+        std::memcpy(c->data + 4, &i, 8);
+        for (std::size_t k = 12; k < n; ++k) c->data[k] = static_cast<std::uint8_t>(i + 7 * k + w32);
+        if (i % 97 == 5 && !aborted) {
+          if (!w->Abort().ok()) ++failures;
+          aborted = true;
+          --i;  // retry the same frame
+          continue;
+        }
+        aborted = false;
+        if (!w->Commit(n).ok()) ++failures;
+      }
+    });
+  }
+  std::vector<std::uint64_t> next(static_cast<std::size_t>(writers), 0);
+  std::uint64_t last_seq = 0;
+  const std::uint64_t total = per_writer * static_cast<std::uint64_t>(writers);
+  for (std::uint64_t n = 0; n < total; ++n) {
+    auto f = r->Next(fb::Deadline::After(std::int64_t{60} * 1000 * 1000 * 1000));
+    ASSERT_TRUE(f.ok()) << f.status().message();
+    ASSERT_GE(f->size, 12u);
+    std::uint32_t w;
+    std::uint64_t i;
+    std::memcpy(&w, f->data, 4);
+    std::memcpy(&i, f->data + 4, 8);
+    ASSERT_LT(w, static_cast<std::uint32_t>(writers));
+    ASSERT_EQ(i, next[w]) << "writer " << w;
+    ASSERT_EQ(f->size, 12 + (i * 7919 + w) % 300);
+    for (std::size_t k = 12; k < f->size; ++k) {
+    ASSERT_EQ(f->data[k], static_cast<std::uint8_t>(i + 7 * k + w));
+  }
+    ASSERT_GT(f->seq, last_seq);  // sequence numbers increase (aborts leave gaps)
+    last_seq = f->seq;
+    ++next[w];
+    if (n % 8 == 7) {
+      ASSERT_TRUE(r->Release().ok());
+    }
+  }
+  ASSERT_TRUE(r->Release().ok());
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(r->TryNext().code(), fb::Errc::kEmpty);
+  fb::RingCounters c = r->counters();
+  EXPECT_EQ(c.frames_written, total);
+  EXPECT_EQ(c.frames_read, total);
+  EXPECT_EQ(c.bad_records, 0u);
+  EXPECT_EQ(c.abandoned_records, 0u);
+  std::uint32_t lock;
+  std::memcpy(&lock, fbtest::RegionBase(seg, "r") + L::kClaimLockOffset, 4);
+  EXPECT_EQ(lock, 0u);
+}
+
+TEST(MPSCThreads, FourSpinningWritersOneReader) { RunMPSC(4, 20000, fb::kDefaultSpinNanos, 8192); }
+
+TEST(MPSCThreads, FourSleepingWritersOneSleepingReader) { RunMPSC(4, 5000, 0, 4096); }
+
+TEST(MPSCThreads, SixtyFourWriters) { RunMPSC(64, 300, 1000, 1 << 16); }
+
+TEST(MPSC, PaddingRecordAtTheWrapNamesTheWriter) {
+  fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kMPSC));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  // 4096 - 3 * 1304 = 184 bytes left: the next 1280-byte record needs a 184-byte padding record.
+  for (int i = 0; i < 3; ++i) fbtest::Write(*w, 1, fbtest::Payload(1280, 1));
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(r->TryNext().ok());
+  }
+  ASSERT_TRUE(r->Release().ok());
+  fbtest::Write(*w, 2, fbtest::Payload(1280, 2));
+  const unsigned char* pad = fbtest::RegionBase(seg, "r") + L::kRingDataOffset + 3 * 1304;
+  std::int32_t size;
+  std::uint32_t type, length, writer;
+  std::uint64_t seq;
+  std::memcpy(&size, pad + L::kRecordSizeOffset, 4);
+  std::memcpy(&type, pad + L::kRecordTypeOffset, 4);
+  std::memcpy(&length, pad + L::kRecordLengthOffset, 4);
+  std::memcpy(&writer, pad + L::kRecordWriterOffset, 4);
+  std::memcpy(&seq, pad + L::kRecordSequenceOffset, 8);
+  EXPECT_EQ(size, 184);
+  EXPECT_EQ(type, 0u);
+  EXPECT_EQ(length, 0u);
+  EXPECT_EQ(writer, w->token());
+  EXPECT_EQ(seq, 0u);
+  auto f = r->TryNext();
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->type, 2u);
+  EXPECT_EQ(f->seq, 4u);
+}
+
+TEST(MPSC, ClaimedRecordBlocksTheReaderUntilCommit) {
+  fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kMPSC));
+  auto w1 = seg.Writer("r");
+  auto w2 = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w1.ok() && w2.ok() && r.ok());
+  auto c1 = w1->Claim(1, 16);
+  ASSERT_TRUE(c1.ok());
+  fbtest::Write(*w2, 2, fbtest::Payload(16, 2));
+  EXPECT_EQ(r->TryNext().code(), fb::Errc::kEmpty);  // w1's claim is first and alive
+  std::int32_t size;
+  std::memcpy(&size, fbtest::RegionBase(seg, "r") + L::kRingDataOffset, 4);
+  EXPECT_EQ(size, -40);
+  std::uint32_t writer;
+  std::memcpy(&writer, fbtest::RegionBase(seg, "r") + L::kRingDataOffset + L::kRecordWriterOffset, 4);
+  EXPECT_EQ(writer, w1->token());
+  EXPECT_EQ(fb::owner::TokenSlot(writer), w1->slot());
+  std::memset(c1->data, 1, 16);
+  ASSERT_TRUE(w1->Commit(16).ok());
+  auto f = r->TryNext();
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->type, 1u);
+  EXPECT_EQ(f->seq, 1u);
+  auto g = r->TryNext();
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(g->type, 2u);
+  EXPECT_EQ(g->seq, 2u);
+}
+
+TEST(MPSC, ClosingAWriterAbortsItsClaim) {
+  fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kMPSC));
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(r.ok());
+  {
+    auto w = seg.Writer("r");
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE(w->Claim(1, 16).ok());
+  }
+  EXPECT_EQ(r->TryNext().code(), fb::Errc::kEmpty);
+  EXPECT_EQ(r->counters().tail, 40u);
+}
+
+}  // namespace
