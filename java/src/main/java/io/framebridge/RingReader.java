@@ -256,6 +256,12 @@ public final class RingReader implements AutoCloseable {
                 throw bad(pos, "size", raw, "record at index " + idx + " would cross the end of the "
                         + capacity + "-byte data area");
             }
+            // Writers never write past head + capacity (head == releasedPos), so a record that would end
+            // beyond it is malformed; this also bounds how far one call walks through padding.
+            if (pos + size - releasedPos > capacity) {
+                throw bad(pos, "size", raw, "record would end " + (pos + size - releasedPos)
+                        + " bytes past the released position, more than the capacity " + capacity);
+            }
             if (raw < 0) {
                 if (!mpsc) {
                     throw bad(pos, "size", raw, "negative (claimed) size in an SPSC ring");
@@ -297,10 +303,7 @@ public final class RingReader implements AutoCloseable {
 
     /** Is the writer named by a claimed record's token dead (§5.4)? /proc is read at most every LivenessPoll. */
     private boolean writerDead(long pos, int token) {
-        if (Ownership.tokenSlot(token) >= Layout.MAX_WRITERS) {
-            throw bad(pos, "writer", Integer.toUnsignedLong(token), "slot index >= " + Layout.MAX_WRITERS);
-        }
-        if (Ownership.tokenEpochStale(b, base, token)) {
+        if (Ownership.tokenEpochStale(b, base, token)) { // also a slot index outside the table: never a live writer
             return true;
         }
         long now = System.nanoTime();

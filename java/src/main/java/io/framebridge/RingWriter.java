@@ -134,6 +134,9 @@ public final class RingWriter implements AutoCloseable {
         long t = Mem.getLongVolatile(b, tailOff);
         long h = Mem.getLongVolatile(b, headOff);
         long orig = t;
+        if (t < 0 || h < 0) { // positions are u64 counters that never reach 2^63
+            checkPositions(t, h);
+        }
         if (h > t && h - t <= capacity && (h & (Layout.RECORD_ALIGNMENT - 1)) == 0) {
             t = h; // the reader consumed records the tail never covered
         }
