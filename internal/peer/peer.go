@@ -155,7 +155,9 @@ func (p *peerRun) write() error {
 		if int64(i) == p.holdAt {
 			clear(b[n/2:]) // a half-written frame: the reader must never deliver it
 			p.say("holding %d", i)
-			select {} // wait to be killed
+			for { // wait to be killed (an empty select would be a runtime deadlock)
+				time.Sleep(time.Hour)
+			}
 		}
 		if err := w.Commit(n); err != nil {
 			return err
