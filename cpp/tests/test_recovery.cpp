@@ -189,3 +189,21 @@ TEST(Recovery, MailboxWriterDeadMidStoreIsPeerDeadUntilTheNextStore) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Recovery, LiveHolderOfTheClaimLockIsNeverStolenFrom) {
+  fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kMPSC));
+  auto holder = seg.Writer("r");
+  auto w = seg.Writer("r");
+  ASSERT_TRUE(holder.ok() && w.ok());
+  unsigned char* ring = fbtest::RegionBase(seg, "r");
+  Put<std::uint32_t>(ring, L::kClaimLockOffset, holder->token());  // as if it stalled under the lock
+  EXPECT_EQ(w->TryClaim(1, 8).code(), fb::Errc::kFull);
+  EXPECT_EQ(w->Claim(1, 8, fb::Deadline::After(5 * 1000 * 1000)).code(), fb::Errc::kTimeout);
+  EXPECT_EQ(Get<std::uint32_t>(ring, L::kClaimLockOffset), holder->token());
+  Put<std::uint32_t>(ring, L::kClaimLockOffset, 0);
+  EXPECT_TRUE(w->TryClaim(1, 8).ok());
+}
+
+}  // namespace

@@ -317,7 +317,8 @@ class Writer {
             atomics::CasSeqCst<std::uint32_t>(r_, layout::kClaimLockOffset, expected, token_)) {
           return Status::Ok();
         }
-        if (!dl.is_never() && !dl.is_try() && sys::MonotonicNanos() >= dl.at_ns) {
+        if (dl.is_try()) return Status::Error(Errc::kFull, "claim: claim lock held by live writer 0x%x", expected);
+        if (!dl.is_never() && sys::MonotonicNanos() >= dl.at_ns) {
           return Status::Error(Errc::kTimeout, "claim: claim lock not acquired before the deadline");
         }
       }
