@@ -195,6 +195,10 @@ func (s *Segment) Writer(name string, opts ...Option) (*Writer, error) {
 			return nil, fmt.Errorf("open writer on ring %q: %w", name, err)
 		}
 		w.tailLocal, w.headCache = tail, head
+		// A predecessor killed between Claim and Commit may have filled its
+		// claim: free space must read as zero again before we write records
+		// whose size words land inside those bytes (layout.md §5.1).
+		rg.zero(tail, head+rg.capacity)
 		w.seq = atomic.LoadUint64(rg.nextSeq)
 		w.frames, w.bytes = w.cFrames.load(), w.cBytes.load()
 	}
@@ -418,6 +422,11 @@ func (w *Writer) Commit(n int) error {
 	w.claimed = false
 	if w.kind == SPSC {
 		size := recordSize(n)
+		if n < w.claimN {
+			// The record shrinks: bytes the caller wrote past n are free
+			// space again and must read as zero (layout.md §5.1).
+			clear(w.data[idx+RecordHeaderLength+uint64(n) : idx+RecordHeaderLength+uint64(w.claimN)])
+		}
 		put32(w.data, idx+RecordTypeOffset, w.claimType)
 		put32(w.data, idx+RecordLengthOffset, uint32(n))
 		put32(w.data, idx+RecordWriterOffset, 0)
@@ -454,6 +463,10 @@ func (w *Writer) Abort() error {
 		return fmt.Errorf("abort on ring %q: %w", w.name, ErrNoClaim)
 	}
 	w.claimed = false
+	if w.kind == SPSC {
+		// The caller may have filled the claim; it is free space again.
+		clear(w.view())
+	}
 	if w.kind == MPSC {
 		idx := w.claimPos & w.mask
 		put32(w.data, idx+RecordTypeOffset, PaddingType)
