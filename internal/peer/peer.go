@@ -387,11 +387,22 @@ func (p *peerRun) streamRead() error {
 		return err
 	}
 	defer r.Close()
+	// Release in batches, but at least every quarter ring: a reader that has
+	// read a whole ring's worth without releasing must not poll on (the
+	// records ahead of it would be its own unreleased ones).
+	releaseBytes := uint64(1 << 20)
+	if rings, _, err := p.seg.Stats(); err == nil {
+		for _, st := range rings {
+			if st.Name == p.ring {
+				releaseBytes = st.Capacity / 4
+			}
+		}
+	}
 	p.say("ready")
 	ctx := context.Background()
 	var frames, bytes uint64
 	var start time.Time
-	pending := 0
+	pending, pendingBytes := 0, uint64(0)
 	for {
 		f, ok, err := r.TryNext()
 		if err != nil {
@@ -399,7 +410,7 @@ func (p *peerRun) streamRead() error {
 		}
 		if !ok {
 			r.Release()
-			pending = 0
+			pending, pendingBytes = 0, 0
 			if f, err = r.Next(ctx); err != nil {
 				return err
 			}
@@ -418,9 +429,10 @@ func (p *peerRun) streamRead() error {
 		}
 		frames++
 		bytes += uint64(len(f.Data))
-		if pending++; pending == 256 {
+		pendingBytes += uint64(len(f.Data)) + shm.RecordHeaderLength
+		if pending++; pending == 256 || pendingBytes >= releaseBytes {
 			r.Release()
-			pending = 0
+			pending, pendingBytes = 0, 0
 		}
 	}
 }
