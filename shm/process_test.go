@@ -257,13 +257,17 @@ func (c *inOrderReader) read(ctx context.Context, n int) error {
 	return nil
 }
 
-// An SPSC writer killed with a claim outstanding wrote nothing visible; a
-// restarted writer takes its slot over, continues the ring's sequence
-// numbers and the reader gets every committed frame of both.
+// An SPSC writer killed with a claim outstanding published nothing, but it
+// had filled the claim's payload in free space. A restarted writer takes its
+// slot over, its small records land on those bytes without being misread,
+// the ring's sequence numbers continue, and the reader gets every committed
+// frame of every writer.
 func TestProcessesSPSCWriterKilledMidClaimThenRestarted(t *testing.T) {
+	// Frame 5000 has 79 bytes: the dead claim's payload reaches past the
+	// first 40-byte record of the restarted writer, onto the next size word.
 	const hold = 5000
 	more := scaled(100_000, 20_000, 50_000)
-	seg := shmtest.NewSegment(t, ringSpec(shm.SPSC, 1<<16))
+	seg := shmtest.NewSegment(t, ringSpec(shm.SPSC, 1<<20))
 	ctx := watchdog(t)
 	r, err := seg.Reader("frames")
 	if err != nil {
@@ -271,30 +275,40 @@ func TestProcessesSPSCWriterKilledMidClaimThenRestarted(t *testing.T) {
 	}
 	defer r.Close()
 	c := &inOrderReader{r: r, next: map[uint32]uint64{}}
-	done := make(chan error, 1)
-	go func() { done <- c.read(ctx, hold+more) }()
+	common := []string{"--segment", seg.Name(), "--ring", "frames"}
 
-	common := []string{"--segment", seg.Name(), "--ring", "frames", "--size", "12:200"}
-	victim := shmtest.Start(t, "writer 0", append([]string{"write", "--writer", "0", "--count", itoa(hold + 10), "--hold-at", itoa(hold)}, common...)...)
+	victim := shmtest.Start(t, "writer 0", append([]string{"write", "--writer", "0", "--size", "12:200",
+		"--count", itoa(hold + 10), "--hold-at", itoa(hold)}, common...)...)
 	if _, err := victim.Expect(ctx, "holding "+itoa(hold)); err != nil {
 		t.Fatal(err)
 	}
 	victim.Kill()
-	restarted := shmtest.Start(t, "writer 1 (restarted)", append([]string{"write", "--writer", "1", "--count", itoa(more)}, common...)...)
-	shmtest.WaitAll(t, ctx, seg, restarted)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("reader: %v\n%s", err, shmtest.Describe(seg))
-		}
-	case <-ctx.Done():
-		t.Fatalf("watchdog: reader stuck after %d frames: %s", c.frames, shmtest.Describe(seg))
+	if !victim.Killed() {
+		t.Fatalf("writer 0 was not killed by SIGKILL:\n%s", victim.Output())
 	}
-	if c.next[0] != hold || c.next[1] != uint64(more) {
-		t.Errorf("got %d frames of the killed writer and %d of the restarted one, want %d and %d", c.next[0], c.next[1], hold, more)
+	if err := c.read(ctx, hold); err != nil {
+		t.Fatalf("frames of the killed writer: %v\n%s", err, shmtest.Describe(seg))
 	}
-	if c.lastSeq != uint64(hold+more) {
-		t.Errorf("last sequence number %d, want %d: the restarted writer must continue the sequence", c.lastSeq, hold+more)
+
+	small := shmtest.Start(t, "writer 1 (restarted, small frames)", append([]string{"write", "--writer", "1", "--size", "12", "--count", "1"}, common...)...)
+	shmtest.WaitAll(t, ctx, seg, small)
+	if err := c.read(ctx, 1); err != nil {
+		t.Fatalf("frames of the restarted writer: %v\n%s", err, shmtest.Describe(seg))
+	}
+	if f, ok, err := r.TryNext(); ok || err != nil {
+		t.Fatalf("the reader reads the dead claim's bytes: ok=%t err=%v (%d bytes, type %d)", ok, err, len(f.Data), f.Type)
+	}
+
+	bulk := shmtest.Start(t, "writer 2 (restarted again)", append([]string{"write", "--writer", "2", "--size", "12:200", "--count", itoa(more)}, common...)...)
+	if err := c.read(ctx, more); err != nil {
+		t.Fatalf("frames of the second restarted writer: %v\n%s", err, shmtest.Describe(seg))
+	}
+	shmtest.WaitAll(t, ctx, seg, bulk)
+	if c.next[0] != hold || c.next[1] != 1 || c.next[2] != uint64(more) {
+		t.Errorf("got %d, %d and %d frames of writers 0, 1, 2; want %d, 1, %d", c.next[0], c.next[1], c.next[2], hold, more)
+	}
+	if c.lastSeq != uint64(hold+1+more) {
+		t.Errorf("last sequence number %d, want %d: restarted writers must continue the sequence", c.lastSeq, hold+1+more)
 	}
 	if f, ok, err := r.TryNext(); ok || err != nil {
 		t.Errorf("extra frame after all committed ones: %d bytes seq %d, err %v", len(f.Data), f.Seq, err)
