@@ -105,6 +105,11 @@ func (r *Reader) skipCorrupt(field string, pos, value uint64, reason string) err
 // writer whose claim blocks the reader.
 func (r *Reader) poll(checkLiveness bool) (Frame, pollState, error) {
 	for {
+		if r.readPos-r.releasedPos >= r.capacity {
+			// A whole ring read and not released: the size word here is
+			// our own oldest record's. Nothing new before a Release.
+			return Frame{}, pollEmpty, nil
+		}
 		idx := r.readPos & r.mask
 		raw := atomic.LoadInt32(i32At(r.data, idx+RecordSizeOffset))
 		if raw == 0 {
@@ -120,6 +125,10 @@ func (r *Reader) poll(checkLiveness bool) (Frame, pollState, error) {
 			return Frame{}, pollEmpty, r.skipCorrupt("record size", r.readPos, size, "must be a multiple of 8")
 		case size > r.capacity-idx:
 			return Frame{}, pollEmpty, r.skipCorrupt("record size", r.readPos, size, "record runs past the end of the data area")
+		case r.readPos+size-r.releasedPos > r.capacity:
+			// Writers never write past head+capacity; without this bound a
+			// ring full of padding records loops the reader forever (§5.3).
+			return Frame{}, pollEmpty, r.skipCorrupt("record size", r.readPos, size, "record ends more than a ring's capacity past the last release")
 		}
 		if claimed {
 			if r.kind == SPSC {
