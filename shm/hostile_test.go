@@ -354,3 +354,39 @@ func closeWithClaim(t *testing.T, seg *shm.Segment, w *shm.Writer, _ *shm.Reader
 	}
 	return w
 }
+
+// A reader that has read a whole ring's worth without releasing finds its
+// own oldest record at the next index: it must report "nothing new" (until
+// it releases), neither deliver its frames again nor call them corrupt.
+func TestReaderThatReadAWholeRingWithoutReleasingSeesNothingNew(t *testing.T) {
+	seg := shmtest.NewSegment(t, ringSpec(shm.SPSC, 4096))
+	w, err := seg.Writer("frames")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r, err := seg.Reader("frames")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	payload := make([]byte, 64-shm.RecordHeaderLength) // 64-byte records: 64 of them fill the ring exactly
+	for round := 0; round < 2; round++ {
+		for i := 0; i < 4096/64; i++ {
+			payload[0] = byte(i)
+			if err := w.Write(context.Background(), 1, payload); err != nil {
+				t.Fatalf("round %d frame %d: %v", round, i, err)
+			}
+		}
+		for i := 0; i < 4096/64; i++ {
+			f, ok, err := r.TryNext()
+			if !ok || err != nil || f.Data[0] != byte(i) {
+				t.Fatalf("round %d frame %d: ok=%t err=%v", round, i, ok, err)
+			}
+		}
+		if f, ok, err := r.TryNext(); ok || err != nil {
+			t.Fatalf("round %d: after a whole ring without Release: ok=%t err=%v (a frame of %d bytes)", round, ok, err, len(f.Data))
+		}
+		r.Release()
+	}
+}
