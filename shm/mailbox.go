@@ -174,7 +174,7 @@ func (m *Mailbox) Close() error {
 		return nil
 	}
 	m.closed = true
-	m.wait.disarm()
+	m.wait.close()
 	if m.writer {
 		m.owner.release(m.epoch)
 	}

@@ -303,7 +303,7 @@ func (r *Reader) Close() error {
 	}
 	r.Release()
 	r.closed = true
-	r.sleeper.disarm()
+	r.sleeper.close()
 	r.readerSlot.release(r.epoch)
 	return nil
 }

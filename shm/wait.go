@@ -3,6 +3,7 @@ package shm
 import (
 	"context"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -101,11 +102,33 @@ type waiter struct {
 	armed context.Context
 	stop  func() bool
 	wake  func()
+
+	// The wake-up runs on its own goroutine when ctx is done, possibly
+	// after the owner was closed and the segment unmapped: close waits for
+	// a running one and disables later ones.
+	mu     sync.Mutex
+	closed bool
 }
 
 func (w *waiter) init(ec eventcount) {
 	w.ec = ec
-	w.wake = ec.poke
+	w.wake = w.fire
+}
+
+func (w *waiter) fire() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed {
+		w.ec.poke()
+	}
+}
+
+// close disarms for good; no wake-up touches the eventcount afterwards.
+func (w *waiter) close() {
+	w.disarm()
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
 }
 
 // arm makes sure ctx's cancellation wakes the sleeper.

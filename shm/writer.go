@@ -497,7 +497,7 @@ func (w *Writer) Close() error {
 		w.Abort()
 	}
 	w.closed = true
-	w.space.disarm()
+	w.space.close()
 	w.writerSlot(w.slot).release(w.epoch)
 	return nil
 }
