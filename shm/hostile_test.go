@@ -390,3 +390,43 @@ func TestReaderThatReadAWholeRingWithoutReleasingSeesNothingNew(t *testing.T) {
 		r.Release()
 	}
 }
+
+// Cancelling a context that a sleeping Next registered with wakes the
+// reader from another goroutine. Once Close has returned that wake-up must
+// not touch the ring: the caller may unmap the segment right away.
+func TestCancelRacingCloseNeverTouchesTheUnmappedSegment(t *testing.T) {
+	for i := 0; i < 300; i++ {
+		name := shmtest.Name(t)
+		seg, err := shm.Create(name, ringSpec(shm.SPSC, 4096))
+		if err != nil {
+			t.Fatal(err)
+		}
+		shm.Remove(name)
+		r, err := seg.Reader("frames", shm.Spin(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := seg.Writer("frames")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		wrote := make(chan error)
+		go func() {
+			time.Sleep(50 * time.Microsecond)
+			wrote <- w.Write(context.Background(), 1, []byte("wake"))
+		}()
+		if _, err := r.Next(ctx); err != nil { // sleeps, registered with ctx, until the frame comes
+			t.Fatal(err)
+		}
+		if err := <-wrote; err != nil {
+			t.Fatal(err)
+		}
+		cancel() // its wake-up runs on another goroutine, racing with Close and the unmap below
+		w.Close()
+		r.Close()
+		if err := seg.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
