@@ -73,8 +73,11 @@ typedef struct frb_ring_counters {
 /* A static description of a status code ("ring full", ...). Never NULL. */
 const char *frb_strerror(int status);
 
-/* Segments. create: a named segment /dev/shm/NAME (0600); create_memfd: an anonymous memfd segment. */
-int frb_segment_create(const char *name, const frb_region_spec *regions, size_t nregions, frb_segment **out,
+/* Segments. create: a named segment /dev/shm/NAME (0600, exclusive; NAME is 1..31 of [A-Za-z0-9._-]).
+ * flags: 0, or FRB_CREATE_REPLACE_STALE to re-create NAME if its creator is dead (generation + 1).
+ * create_memfd: an anonymous memfd segment (share it with frb_segment_fd). */
+#define FRB_CREATE_REPLACE_STALE 1
+int frb_segment_create(const char *name, const frb_region_spec *regions, size_t nregions, int flags, frb_segment **out,
                        char *err, size_t errlen);
 int frb_segment_create_memfd(const char *name, const frb_region_spec *regions, size_t nregions, frb_segment **out,
                              char *err, size_t errlen);

@@ -105,15 +105,21 @@ const char* frb_strerror(int status) {
   return framebridge::ErrcName(static_cast<Errc>(status));
 }
 
-int frb_segment_create(const char* name, const frb_region_spec* regions, size_t nregions, frb_segment** out, char* err,
-                       size_t errlen) {
+int frb_segment_create(const char* name, const frb_region_spec* regions, size_t nregions, int flags, frb_segment** out,
+                       char* err, size_t errlen) {
   if (name == nullptr) return FailMsg(FRB_EINVAL, "name is NULL", err, errlen);
-  return CreateWith(framebridge::Segment::Create, name, regions, nregions, out, err, errlen);
+  if ((flags & ~FRB_CREATE_REPLACE_STALE) != 0) return FailMsg(FRB_EINVAL, "unknown flags", err, errlen);
+  framebridge::CreateOptions opts;
+  opts.replace_stale = (flags & FRB_CREATE_REPLACE_STALE) != 0;
+  return CreateWith(
+      [opts](const std::string& n, const framebridge::Spec& s) { return framebridge::Segment::Create(n, s, opts); }, name,
+      regions, nregions, out, err, errlen);
 }
 
 int frb_segment_create_memfd(const char* name, const frb_region_spec* regions, size_t nregions, frb_segment** out,
                              char* err, size_t errlen) {
-  return CreateWith(framebridge::Segment::CreateMemfd, name, regions, nregions, out, err, errlen);
+  return CreateWith([](const std::string& n, const framebridge::Spec& s) { return framebridge::Segment::CreateMemfd(n, s); },
+                    name, regions, nregions, out, err, errlen);
 }
 
 int frb_segment_attach(const char* name, frb_segment** out, char* err, size_t errlen) {

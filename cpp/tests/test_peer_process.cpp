@@ -79,7 +79,8 @@ class PeerProcess : public ::testing::Test {
  protected:
   void SetUp() override {
     if (std::getenv("FRB_PEER") == nullptr) GTEST_SKIP() << "FRB_PEER (the framebridge-peer binary) is not set";
-    name_ = "frb-peer-test-" + std::to_string(getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    static int n = 0;
+    name_ = "frb-peer-" + std::to_string(getpid()) + "-" + std::to_string(++n);
   }
   void TearDown() override { unlink(("/dev/shm/" + name_).c_str()); }
   void Create(fb::RegionKind kind, std::uint64_t cap, const char* ring = "r") {

@@ -12,7 +12,7 @@ namespace {
 
 std::string UniqueName(const char* tag) {
   static int n = 0;
-  return std::string("frb-test-") + tag + "-" + std::to_string(getpid()) + "-" + std::to_string(++n);
+  return std::string("frb-") + tag + "-" + std::to_string(getpid()) + "-" + std::to_string(++n);
 }
 
 struct NamedCleanup {
@@ -51,6 +51,10 @@ TEST(Segment, CreateFailsWhileTheCreatorIsAlive) {
   ASSERT_TRUE(seg.ok());
   auto again = fb::Segment::Create(c.name, OneRing(fb::RegionKind::kSPSC));
   EXPECT_EQ(again.code(), fb::Errc::kExists) << again.status().message();
+  fb::CreateOptions opts;
+  opts.replace_stale = true;
+  auto replace = fb::Segment::Create(c.name, OneRing(fb::RegionKind::kSPSC), opts);
+  EXPECT_EQ(replace.code(), fb::Errc::kExists) << replace.status().message();
 }
 
 TEST(Segment, RecreateAfterTheCreatorDiedBumpsTheGeneration) {
@@ -67,7 +71,10 @@ TEST(Segment, RecreateAfterTheCreatorDiedBumpsTheGeneration) {
   ASSERT_TRUE(old.ok());
   EXPECT_EQ(old->generation(), 1u);
   EXPECT_FALSE(old->CreatorAlive());
-  auto seg = fb::Segment::Create(c.name, OneRing(fb::RegionKind::kSPSC, 8192));
+  EXPECT_EQ(fb::Segment::Create(c.name, OneRing(fb::RegionKind::kSPSC, 8192)).code(), fb::Errc::kExists);
+  fb::CreateOptions opts;
+  opts.replace_stale = true;
+  auto seg = fb::Segment::Create(c.name, OneRing(fb::RegionKind::kSPSC, 8192), opts);
   ASSERT_TRUE(seg.ok()) << seg.status().message();
   EXPECT_EQ(seg->generation(), 2u);
   EXPECT_TRUE(old->IsStale());

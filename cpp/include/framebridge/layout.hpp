@@ -20,7 +20,7 @@
 //   512    claim lock (u32) | pad | next sequence (u64)       128 B       writers
 //   640    writer counters (5 x u64)                          128 B       writers
 //   768    reader counters (6 x u64)                          128 B       reader
-//   896    reader slot: owner (u64), start (u64)              128 B       reader
+//   896    reader slot: owner, start, release-to (3 x u64)    128 B       reader
 //   1024   writer slots: 64 x { owner u64, start u64 }        1024 B      writers
 //   2048   reserved (zero)                                    2048 B
 //   4096   data area: `capacity` bytes of records (power of two)
@@ -30,6 +30,7 @@
 //   bit 0                              31 32                                63
 //   +0  | size (i32, x8; -size while claimed) | type (u32; 0 = padding)         |
 //   +8  | length (u32, payload bytes)         | writer (u32): slot | epoch<<8    |
+//   (the size word is the commit flag: 0 = nothing written here yet; free space reads as zero)
 //   +16 | sequence (u64): 1, 2, 3, ...; 0 = none                                |
 //   +24 | payload, then slack up to size                                         |
 //
@@ -108,6 +109,7 @@ constexpr std::size_t kAbandonedRecordsOffset = kBadRecordsOffset + 8;          
 constexpr std::size_t kReaderSlotOffset = kReaderCountersOffset + kSlotLength;  // 896
 constexpr std::size_t kReaderOwnerOffset = kReaderSlotOffset;                   // 896
 constexpr std::size_t kReaderStartOffset = kReaderOwnerOffset + 8;              // 904
+constexpr std::size_t kReaderReleaseToOffset = kReaderStartOffset + 8;          // 912
 constexpr std::size_t kWriterSlotsOffset = kReaderSlotOffset + kSlotLength;     // 1024
 constexpr std::size_t kMaxWriters = 64;
 constexpr std::size_t kWriterSlotLength = 16;
@@ -129,6 +131,7 @@ constexpr std::size_t kRecordHeaderLength = kRecordSequenceOffset + 8;  // 24
 constexpr std::size_t kRecordAlignment = 8;
 constexpr std::uint32_t kPaddingType = 0;
 constexpr std::uint32_t kFirstReservedType = std::uint32_t{1} << 31;
+constexpr std::uint32_t kMaxUserType = kFirstReservedType - 1;  // user frame types are 1..2^31-1
 constexpr std::uint32_t kWriterSlotMask = 0xFF;        // writer token bits 0..7
 constexpr std::uint32_t kWriterEpochShift = 8;         // writer token bits 8..31
 constexpr std::uint32_t kWriterEpochMask = 0xFFFFFF;   // low 24 bits of the epoch
@@ -187,7 +190,7 @@ static_assert(kFramesWrittenOffset == 640 && kBytesWrittenOffset == 648 && kFull
 static_assert(kWriterWaitsOffset == 664 && kWriterWakesOffset == 672, "layout §3");
 static_assert(kFramesReadOffset == 768 && kBytesReadOffset == 776 && kReaderWaitsOffset == 784, "layout §3");
 static_assert(kReaderWakesOffset == 792 && kBadRecordsOffset == 800 && kAbandonedRecordsOffset == 808, "layout §3");
-static_assert(kReaderOwnerOffset == 896 && kReaderStartOffset == 904, "layout §3");
+static_assert(kReaderOwnerOffset == 896 && kReaderStartOffset == 904 && kReaderReleaseToOffset == 912, "layout §3");
 static_assert(kWriterSlotsOffset == 1024 && kRingReservedOffset == 2048, "layout §3");
 static_assert(kRingReservedOffset + 2048 == kRingControlLength, "layout §3: control block is one page");
 static_assert(kRecordSizeOffset == 0 && kRecordTypeOffset == 4 && kRecordLengthOffset == 8, "layout §3.1");

@@ -1,20 +1,27 @@
 // Rings: Writer (Claim / Commit / Abort) and Reader (Next / TryNext / Release), docs/layout.md §3, §5.
 //
-// SPSC writer (§5.1): keeps tail, headCache and seq privately. Claim writes at most a padding header
-// (not published). Commit: relaxed stores of type, length, writer 0, sequence, size; then store.sc(tail).
+// The size word of a record is its commit flag: the reader polls the size word at its read position
+// (never the tail), and free space always reads as zero because the reader zeroes what it releases
+// before it stores head.
 //
-// MPSC writer (§5.2): under the claim lock (CAS 0 -> token; a dead holder's lock is stolen), reads
-// tail (load.sc) and head (load.acq), writes padding and the record header, store.sc(size, -size),
-// store.sc(tail), store.sc(lock, 0). Commit: relaxed type and length, then store.sc(size, +size).
-// Abort: type 0 (padding), then store.sc(size, +size).
+// SPSC writer (§5.1): keeps tail, headCache and seq privately; a claim writes nothing. Commit: relaxed
+// stores of type, length, writer 0, sequence; the padding record (if any) with store.rel of its size;
+// store.rel(size word); NextSequence; store.sc(tail); signal. Attach adopts records beyond the tail
+// that a writer killed mid-commit left (§5.2.1) and zeroes the free space.
 //
-// Reader (§5.3-5.5): loads tail (load.sc) when it has caught up, then each record's size (load.acq)
-// once into a local and validates it before touching anything else. A claimed record (size < 0) whose
-// writer is dead is turned into padding (§5.4). A malformed record is ErrCorrupt; the reader skips to the
-// tail it has seen (§5.5). Release stores head (store.sc) for every frame returned so far.
+// MPSC writer (§5.2): under the claim lock (CAS 0 -> token; a dead holder's lock is stolen, and the
+// thief adopts records beyond the tail), reads tail (load.sc) and head (load.acq), writes padding
+// (store.rel size) and the header, store.rel(size, -size), store.sc(tail), store.sc(lock, 0).
+// Commit: relaxed type and length, then store.sc(size, +size). Abort: type 0, store.sc(size, +size).
+//
+// Reader (§5.3-5.5): loads each record's size (load.acq) once into a local and validates it before
+// touching anything else, bounding every record by releasedPos + capacity. A claimed record (size < 0)
+// whose writer is dead is turned into padding (§5.4). A malformed record is ErrCorrupt; the reader
+// skips to the published tail when that is valid (§5.5). Release stores ReleaseTo, zeroes the
+// released bytes, then stores head (store.sc).
 //
 // Every value read from shared memory is loaded once into a local and checked before it is used as a
-// length or index: whatever bytes a peer writes, the reader never touches memory outside its ring.
+// length or index: whatever bytes a peer writes, neither side touches memory outside its ring.
 #ifndef FRAMEBRIDGE_RING_HPP
 #define FRAMEBRIDGE_RING_HPP
 
@@ -83,6 +90,59 @@ inline bool WriterTokenDead(const unsigned char* r, std::uint32_t token) {
   return !owner::SlotAlive(r, so + layout::kWriterSlotOwnerOffset, so + layout::kWriterSlotStartOffset);
 }
 
+// Zero the data bytes of positions [from, to) (to - from <= capacity), wrapping at the end.
+inline void ZeroRange(unsigned char* data, std::uint64_t cap, std::uint64_t from, std::uint64_t to) {
+  if (to <= from) return;
+  if (to - from >= cap) {
+    std::memset(data, 0, static_cast<std::size_t>(cap));
+    return;
+  }
+  const std::uint64_t a = from & (cap - 1), b = to & (cap - 1);
+  if (a < b) {
+    std::memset(data + a, 0, static_cast<std::size_t>(b - a));
+  } else {
+    std::memset(data + a, 0, static_cast<std::size_t>(cap - a));
+    std::memset(data, 0, static_cast<std::size_t>(b));
+  }
+}
+
+// Positions a writer may work from: head <= tail <= head + capacity, both 8-aligned.
+inline bool PositionsOk(std::uint64_t head, std::uint64_t tail, std::uint64_t cap) {
+  return head <= tail && tail - head <= cap && head % layout::kRecordAlignment == 0 &&
+         tail % layout::kRecordAlignment == 0;
+}
+
+inline Status CorruptPositions(std::uint64_t head, std::uint64_t tail, std::uint64_t cap) {
+  return Status::Error(Errc::kCorrupt,
+                       "ring positions: HeadPosition = %llu, TailPosition = %llu, want head <= tail <= head + %llu, "
+                       "both multiples of 8",
+                       static_cast<unsigned long long>(head), static_cast<unsigned long long>(tail),
+                       static_cast<unsigned long long>(cap));
+}
+
+// §5.1 attach / §5.2.1: take up records beyond the tail that a dead writer wrote without publishing the
+// tail. Stores the tail if it moved. *tail and *head receive the positions to continue from.
+inline Status Adopt(unsigned char* r, std::uint64_t cap, std::uint64_t* tail_out, std::uint64_t* head_out) {
+  std::uint64_t tail = atomics::LoadSeqCst<std::uint64_t>(r, layout::kTailPositionOffset);
+  const std::uint64_t head = atomics::LoadAcquire<std::uint64_t>(r, layout::kHeadPositionOffset);
+  const std::uint64_t orig = tail;
+  if (head > tail && head - tail <= cap && head % layout::kRecordAlignment == 0) tail = head;
+  if (!PositionsOk(head, tail, cap)) return CorruptPositions(head, tail, cap);
+  const unsigned char* data = r + layout::kRingDataOffset;
+  for (;;) {
+    const std::uint64_t idx = tail & (cap - 1);
+    const std::int32_t v = atomics::LoadAcquire<std::int32_t>(data, idx + layout::kRecordSizeOffset);
+    if (v == 0) break;
+    const std::uint64_t size = v < 0 ? static_cast<std::uint64_t>(-static_cast<std::int64_t>(v)) : static_cast<std::uint64_t>(v);
+    if (size % layout::kRecordAlignment != 0 || size > cap - idx || tail + size - head > cap) break;
+    tail += size;
+  }
+  if (tail != orig) atomics::StoreSeqCst<std::uint64_t>(r, layout::kTailPositionOffset, tail);
+  *tail_out = tail;
+  *head_out = head;
+  return Status::Ok();
+}
+
 inline Status RingRegion(Segment& seg, const std::string& ring, const Region** out) {
   if (!seg.valid()) return Status::Error(Errc::kClosed, "ring \"%s\": segment is closed", ring.c_str());
   const Region* reg = seg.FindRegion(ring);
@@ -140,14 +200,14 @@ class Writer {
     }
     w.token_ = owner::Token(w.slot_, owner::Epoch(w.owner_));
     if (!w.mpsc_) {
-      const std::uint64_t t = atomics::LoadSeqCst<std::uint64_t>(w.r_, layout::kTailPositionOffset);
-      const std::uint64_t h = atomics::LoadSeqCst<std::uint64_t>(w.r_, layout::kHeadPositionOffset);
-      if (t % layout::kRecordAlignment != 0 || h > t || t - h > w.cap_) {
-        Status e = Status::Error(Errc::kCorrupt, "writer for ring \"%s\": TailPosition = %llu, HeadPosition = %llu",
-                                 ring.c_str(), static_cast<unsigned long long>(t), static_cast<unsigned long long>(h));
+      // §5.1 attach: adopt what a writer killed mid-commit left, then make the free space read as zero.
+      std::uint64_t t = 0, h = 0;
+      Status a = detail::Adopt(w.r_, w.cap_, &t, &h);
+      if (!a) {
         w.Close();
-        return e;
+        return a.Wrap("writer for ring \"%s\"", ring.c_str());
       }
+      detail::ZeroRange(w.data_, w.cap_, t, h + w.cap_);
       w.tail_ = t;
       w.head_cache_ = h;
       w.seq_ = atomics::LoadRelaxed<std::uint64_t>(w.r_, layout::kNextSequenceOffset);
@@ -156,12 +216,15 @@ class Writer {
     return Result<Writer>(static_cast<Writer&&>(w));
   }
 
-  // Claim room for an n-byte payload of type `type` (!= 0). Waits for space until dl (Deadline::Try():
-  // ErrFull at once). *out receives a writable view of exactly n bytes, valid until Commit or Abort.
+  // Claim room for an n-byte payload of type `type` (1..2^31-1). Waits for space until dl
+  // (Deadline::Try(): ErrFull at once). *out receives a writable view of exactly n bytes, valid until
+  // Commit or Abort.
   Status Claim(std::uint32_t type, std::size_t n, Deadline dl, Claimed* out) {
     if (r_ == nullptr) return Status::Error(Errc::kClosed, "claim: writer is closed");
     if (claimed_) return Status::Error(Errc::kState, "claim: the previous claim is neither committed nor aborted");
-    if (type == layout::kPaddingType) return Status::Error(Errc::kInvalidArgument, "claim: type 0 is reserved for padding");
+    if (type == layout::kPaddingType || type > layout::kMaxUserType) {
+      return Status::Error(Errc::kInvalidArgument, "claim: type %u, want 1..%u", type, layout::kMaxUserType);
+    }
     if (n > max_payload_) {
       return Status::Error(Errc::kTooLarge, "claim: %zu bytes exceed the ring's MaxPayload %llu", n,
                            static_cast<unsigned long long>(max_payload_));
@@ -180,20 +243,32 @@ class Writer {
   Status Commit(std::size_t m) {
     if (!claimed_) return Status::Error(Errc::kState, "commit: nothing claimed");
     if (m > claim_n_) return Status::Error(Errc::kInvalidArgument, "commit: %zu bytes, but only %zu were claimed", m, claim_n_);
-    unsigned char* rec = data_ + (claim_pos_ & mask_);
+    const std::uint64_t idx = claim_pos_ & mask_;
+    unsigned char* rec = data_ + idx;
     using atomics::StoreRelaxed;
-    StoreRelaxed<std::uint32_t>(rec, layout::kRecordTypeOffset, claim_type_);
-    StoreRelaxed<std::uint32_t>(rec, layout::kRecordLengthOffset, static_cast<std::uint32_t>(m));
     if (mpsc_) {
+      StoreRelaxed<std::uint32_t>(rec, layout::kRecordTypeOffset, claim_type_);
+      StoreRelaxed<std::uint32_t>(rec, layout::kRecordLengthOffset, static_cast<std::uint32_t>(m));
       atomics::StoreSeqCst<std::int32_t>(rec, layout::kRecordSizeOffset, static_cast<std::int32_t>(claim_size_));
       atomics::FetchAddRelaxed<std::uint64_t>(r_, layout::kFramesWrittenOffset, 1);
       atomics::FetchAddRelaxed<std::uint64_t>(r_, layout::kBytesWrittenOffset, m);
     } else {
       const std::uint64_t size = layout::RecordSize(m);  // a partial commit shrinks the record
+      if (m < claim_n_) {
+        // Bytes the caller wrote past m are free space again and must read as zero.
+        std::memset(rec + layout::kRecordHeaderLength + m, 0, claim_n_ - m);
+      }
+      // 1. the record's header fields.
+      StoreRelaxed<std::uint32_t>(rec, layout::kRecordTypeOffset, claim_type_);
+      StoreRelaxed<std::uint32_t>(rec, layout::kRecordLengthOffset, static_cast<std::uint32_t>(m));
       StoreRelaxed<std::uint32_t>(rec, layout::kRecordWriterOffset, 0);
       StoreRelaxed<std::uint64_t>(rec, layout::kRecordSequenceOffset, seq_);
-      StoreRelaxed<std::int32_t>(rec, layout::kRecordSizeOffset, static_cast<std::int32_t>(size));
       ++seq_;
+      // 2. the padding record before it.
+      if (claim_pad_ > 0) PutPadding((claim_pos_ - claim_pad_) & mask_, claim_pad_, 0);
+      // 3. the commit flag.
+      atomics::StoreRelease<std::int32_t>(rec, layout::kRecordSizeOffset, static_cast<std::int32_t>(size));
+      // 4. NextSequence, then the tail (seq-cst: also orders 2-3 before the waiters load).
       StoreRelaxed<std::uint64_t>(r_, layout::kNextSequenceOffset, seq_);
       tail_ = claim_pos_ + size;
       atomics::StoreSeqCst<std::uint64_t>(r_, layout::kTailPositionOffset, tail_);
@@ -205,15 +280,18 @@ class Writer {
     return Status::Ok();
   }
 
-  // Give up the claim: SPSC publishes nothing; MPSC turns the record into padding.
+  // Give up the claim: SPSC writes nothing (and clears what the caller wrote); MPSC turns the record
+  // into padding.
   Status Abort() {
     if (!claimed_) return Status::Error(Errc::kState, "abort: nothing claimed");
     claimed_ = false;
+    unsigned char* rec = data_ + (claim_pos_ & mask_);
     if (mpsc_) {
-      unsigned char* rec = data_ + (claim_pos_ & mask_);
       atomics::StoreRelaxed<std::uint32_t>(rec, layout::kRecordTypeOffset, layout::kPaddingType);
       atomics::StoreSeqCst<std::int32_t>(rec, layout::kRecordSizeOffset, static_cast<std::int32_t>(claim_size_));
       SignalData();  // a reader may wait on this record
+    } else {
+      std::memset(rec + layout::kRecordHeaderLength, 0, claim_n_);
     }
     return Status::Ok();
   }
@@ -244,29 +322,43 @@ class Writer {
     }
   }
 
-  // Free space if head is h, or 0 when h is not a valid head for tail t.
-  bool SpaceOk(std::uint64_t t, std::uint64_t h, std::uint64_t need) const {
-    return h <= t && t - h <= cap_ && cap_ - (t - h) >= need;
+  // A padding record of `pad` bytes at data index idx; its size word last (store.rel).
+  void PutPadding(std::uint64_t idx, std::uint64_t pad, std::uint32_t writer) {
+    unsigned char* p = data_ + idx;
+    atomics::StoreRelaxed<std::uint32_t>(p, layout::kRecordTypeOffset, layout::kPaddingType);
+    if (pad >= layout::kRecordHeaderLength) {
+      atomics::StoreRelaxed<std::uint32_t>(p, layout::kRecordLengthOffset, 0);
+      atomics::StoreRelaxed<std::uint32_t>(p, layout::kRecordWriterOffset, writer);
+      atomics::StoreRelaxed<std::uint64_t>(p, layout::kRecordSequenceOffset, 0);
+    }
+    atomics::StoreRelease<std::int32_t>(p, layout::kRecordSizeOffset, static_cast<std::int32_t>(pad));
   }
 
-  Status CorruptPositions(std::uint64_t t, std::uint64_t h) const {
-    return Status::Error(Errc::kCorrupt, "claim: HeadPosition = %llu is not within [TailPosition - %llu, TailPosition = %llu]",
-                         static_cast<unsigned long long>(h), static_cast<unsigned long long>(cap_),
-                         static_cast<unsigned long long>(t));
+  bool ReaderDead() const {
+    const std::uint64_t o = atomics::LoadSeqCst<std::uint64_t>(r_, layout::kReaderOwnerOffset);
+    return owner::Pid(o) != 0 && !owner::SlotAlive(r_, layout::kReaderOwnerOffset, layout::kReaderStartOffset);
   }
 
-  // Sleep until head moves (or the deadline). Returns kTimeout on deadline.
-  WaitOutcome WaitSpace(std::uint64_t t, std::uint64_t h_seen, std::uint64_t need, Deadline dl) {
+  // Sleep until head moves (or the deadline), checking the reader's liveness every LivenessPoll.
+  // Returns ok to retry the claim, or the error to report.
+  Status WaitSpace(std::uint64_t h_seen, Deadline dl, std::size_t n) {
     std::uint64_t sleeps = 0;
-    WaitOutcome o = WaitFor(
-        r_, layout::kSpaceSignalOffset, layout::kSpaceWaitersOffset,
-        [&] {
-          const std::uint64_t h = atomics::LoadSeqCst<std::uint64_t>(r_, layout::kHeadPositionOffset);
-          return h != h_seen && (!SpaceOk(t, h, 0) || SpaceOk(t, h, need) || mpsc_);
-        },
-        spin_ns_, dl, layout::kLivenessPollNanos, &sleeps);
-    if (sleeps != 0) atomics::FetchAddRelaxed<std::uint64_t>(r_, layout::kWriterWaitsOffset, sleeps);
-    return o;
+    for (;;) {
+      WaitOutcome o = WaitFor(
+          r_, layout::kSpaceSignalOffset, layout::kSpaceWaitersOffset,
+          [&] { return atomics::LoadSeqCst<std::uint64_t>(r_, layout::kHeadPositionOffset) != h_seen; }, spin_ns_, dl,
+          layout::kLivenessPollNanos, &sleeps);
+      if (sleeps != 0) atomics::FetchAddRelaxed<std::uint64_t>(r_, layout::kWriterWaitsOffset, sleeps);
+      sleeps = 0;
+      if (o == WaitOutcome::kReady) return Status::Ok();
+      if (o == WaitOutcome::kTimeout) return Status::Error(Errc::kTimeout, "claim %zu bytes: no space before the deadline", n);
+      if (ReaderDead()) {
+        return Status::Error(Errc::kPeerDead,
+                             "claim %zu bytes: the reader died with the ring full; a new reader continues from its "
+                             "last release",
+                             n);
+      }
+    }
   }
 
   Status ClaimSPSC(std::uint32_t type, std::size_t n, Deadline dl, Claimed* out) {
@@ -275,26 +367,21 @@ class Writer {
     const std::uint64_t pad = idx + size > cap_ ? cap_ - idx : 0;
     const std::uint64_t need = pad + size;
     bool stalled = false;
-    while (cap_ - (tail_ - head_cache_) < need) {
+    while (tail_ - head_cache_ + need > cap_) {
       const std::uint64_t h = atomics::LoadAcquire<std::uint64_t>(r_, layout::kHeadPositionOffset);
-      if (!SpaceOk(tail_, h, 0)) return CorruptPositions(tail_, h);
+      if (!detail::PositionsOk(h, tail_, cap_)) return detail::CorruptPositions(h, tail_, cap_).Wrap("claim");
       head_cache_ = h;
-      if (SpaceOk(tail_, h, need)) break;
+      if (tail_ - h + need <= cap_) break;
       if (!stalled) {
         stalled = true;
         atomics::BumpSingle(r_, layout::kFullStallsOffset, 1);
       }
-      if (dl.is_try()) return Status::Error(Errc::kFull, "claim: ring full");
-      if (WaitSpace(tail_, h, need, dl) == WaitOutcome::kTimeout) {
-        return Status::Error(Errc::kTimeout, "claim: no space before the deadline");
-      }
-    }
-    if (pad > 0) {
-      unsigned char* p = data_ + idx;
-      atomics::StoreRelaxed<std::int32_t>(p, layout::kRecordSizeOffset, static_cast<std::int32_t>(pad));
-      atomics::StoreRelaxed<std::uint32_t>(p, layout::kRecordTypeOffset, layout::kPaddingType);
+      if (dl.is_try()) return Status::Error(Errc::kFull, "claim %zu bytes: ring full", n);
+      Status st = WaitSpace(h, dl, n);
+      if (!st) return st;
     }
     claim_pos_ = tail_ + pad;
+    claim_pad_ = pad;
     claim_size_ = size;
     claim_n_ = n;
     claim_type_ = type;
@@ -304,8 +391,9 @@ class Writer {
     return Status::Ok();
   }
 
-  // Take the claim lock, stealing it from a dead holder (§5.2 step 1).
-  Status LockClaim(Deadline dl) {
+  // Take the claim lock (§5.2 step 1). *stolen: taken from a dead holder (the caller must adopt).
+  Status LockClaim(Deadline dl, bool* stolen) {
+    *stolen = false;
     for (std::uint32_t spins = 1;; ++spins) {
       std::uint32_t expected = 0;
       if (atomics::CasSeqCst<std::uint32_t>(r_, layout::kClaimLockOffset, expected, token_)) return Status::Ok();
@@ -315,6 +403,7 @@ class Writer {
       if (spins % 1024 == 0) {
         if (detail::WriterTokenDead(r_, expected) &&
             atomics::CasSeqCst<std::uint32_t>(r_, layout::kClaimLockOffset, expected, token_)) {
+          *stolen = true;
           return Status::Ok();
         }
         if (dl.is_try()) return Status::Error(Errc::kFull, "claim: claim lock held by live writer 0x%x", expected);
@@ -322,10 +411,10 @@ class Writer {
           return Status::Error(Errc::kTimeout, "claim: claim lock not acquired before the deadline");
         }
       }
-      if (spins < 64) {
-        atomics::CpuRelax();
+      if (spins % 64 == 0) {
+        sys::Yield();  // let a preempted holder run
       } else {
-        sys::Yield();
+        atomics::CpuRelax();
       }
     }
   }
@@ -336,39 +425,38 @@ class Writer {
     const std::uint64_t size = layout::RecordSize(n);
     bool stalled = false;
     for (;;) {
-      Status st = LockClaim(dl);
+      bool stolen = false;
+      Status st = LockClaim(dl, &stolen);
       if (!st) return st;
+      if (stolen) {
+        std::uint64_t at = 0, ah = 0;
+        Status a = detail::Adopt(r_, cap_, &at, &ah);
+        if (!a) {
+          UnlockClaim();
+          return a.Wrap("claim");
+        }
+      }
       const std::uint64_t t = atomics::LoadSeqCst<std::uint64_t>(r_, layout::kTailPositionOffset);
       const std::uint64_t h = atomics::LoadAcquire<std::uint64_t>(r_, layout::kHeadPositionOffset);
-      if (t % layout::kRecordAlignment != 0 || !SpaceOk(t, h, 0)) {
+      if (!detail::PositionsOk(h, t, cap_)) {
         UnlockClaim();
-        return CorruptPositions(t, h);
+        return detail::CorruptPositions(h, t, cap_).Wrap("claim");
       }
       const std::uint64_t idx = t & mask_;
       const std::uint64_t pad = idx + size > cap_ ? cap_ - idx : 0;
-      if (!SpaceOk(t, h, pad + size)) {
+      if (t - h + pad + size > cap_) {
         UnlockClaim();
         if (!stalled) {
           stalled = true;
           atomics::FetchAddRelaxed<std::uint64_t>(r_, layout::kFullStallsOffset, 1);
         }
-        if (dl.is_try()) return Status::Error(Errc::kFull, "claim: ring full");
-        if (WaitSpace(t, h, pad + size, dl) == WaitOutcome::kTimeout) {
-          return Status::Error(Errc::kTimeout, "claim: no space before the deadline");
-        }
+        if (dl.is_try()) return Status::Error(Errc::kFull, "claim %zu bytes: ring full", n);
+        st = WaitSpace(h, dl, n);
+        if (!st) return st;
         continue;
       }
       using atomics::StoreRelaxed;
-      if (pad > 0) {
-        unsigned char* p = data_ + idx;
-        StoreRelaxed<std::int32_t>(p, layout::kRecordSizeOffset, static_cast<std::int32_t>(pad));
-        StoreRelaxed<std::uint32_t>(p, layout::kRecordTypeOffset, layout::kPaddingType);
-        if (pad >= layout::kRecordHeaderLength) {
-          StoreRelaxed<std::uint32_t>(p, layout::kRecordLengthOffset, 0);
-          StoreRelaxed<std::uint32_t>(p, layout::kRecordWriterOffset, token_);
-          StoreRelaxed<std::uint64_t>(p, layout::kRecordSequenceOffset, 0);
-        }
-      }
+      if (pad > 0) PutPadding(idx, pad, token_);
       const std::uint64_t pos = t + pad;
       unsigned char* rec = data_ + (pos & mask_);
       std::uint64_t s = atomics::LoadRelaxed<std::uint64_t>(r_, layout::kNextSequenceOffset);
@@ -378,10 +466,11 @@ class Writer {
       StoreRelaxed<std::uint32_t>(rec, layout::kRecordWriterOffset, token_);
       StoreRelaxed<std::uint64_t>(rec, layout::kRecordSequenceOffset, s);
       StoreRelaxed<std::uint64_t>(r_, layout::kNextSequenceOffset, s + 1);
-      atomics::StoreSeqCst<std::int32_t>(rec, layout::kRecordSizeOffset, -static_cast<std::int32_t>(size));
+      atomics::StoreRelease<std::int32_t>(rec, layout::kRecordSizeOffset, -static_cast<std::int32_t>(size));
       atomics::StoreSeqCst<std::uint64_t>(r_, layout::kTailPositionOffset, pos + size);
       UnlockClaim();
       claim_pos_ = pos;
+      claim_pad_ = pad;
       claim_size_ = size;
       claim_n_ = n;
       claim_type_ = type;
@@ -404,7 +493,7 @@ class Writer {
   std::uint64_t tail_ = 0, head_cache_ = 0, seq_ = 1;
   // The open claim.
   bool claimed_ = false;
-  std::uint64_t claim_pos_ = 0, claim_size_ = 0;
+  std::uint64_t claim_pos_ = 0, claim_pad_ = 0, claim_size_ = 0;
   std::size_t claim_n_ = 0;
   std::uint32_t claim_type_ = 0;
 };
@@ -425,7 +514,8 @@ class Reader {
   Reader& operator=(const Reader&) = delete;
   ~Reader() { Close(); }
 
-  // Take the reader slot of ring `ring` (ErrBusy if a live process holds it) and continue from head.
+  // Take the reader slot of ring `ring` (ErrBusy if a live process holds it), finish a predecessor's
+  // interrupted release (§7) and continue from head.
   static Result<Reader> Open(Segment& seg, const std::string& ring) {
     const Region* reg = nullptr;
     Status st = detail::RingRegion(seg, ring, &reg);
@@ -441,13 +531,19 @@ class Reader {
       rd.r_ = nullptr;
       return st.Wrap("reader for ring \"%s\"", ring.c_str());
     }
-    const std::uint64_t h = atomics::LoadSeqCst<std::uint64_t>(rd.r_, layout::kHeadPositionOffset);
+    std::uint64_t h = atomics::LoadSeqCst<std::uint64_t>(rd.r_, layout::kHeadPositionOffset);
     if (h % layout::kRecordAlignment != 0) {
       rd.Close();
       return Status::Error(Errc::kCorrupt, "reader for ring \"%s\": HeadPosition = %llu is not a multiple of 8",
                            ring.c_str(), static_cast<unsigned long long>(h));
     }
-    rd.read_pos_ = rd.released_pos_ = rd.tail_cache_ = h;
+    const std::uint64_t to = atomics::LoadRelaxed<std::uint64_t>(rd.r_, layout::kReaderReleaseToOffset);
+    if (to > h && to - h <= rd.cap_ && to % layout::kRecordAlignment == 0) {
+      detail::ZeroRange(rd.data_, rd.cap_, h, to);
+      h = to;
+      atomics::StoreSeqCst<std::uint64_t>(rd.r_, layout::kHeadPositionOffset, h);
+    }
+    rd.read_pos_ = rd.released_pos_ = h;
     return Result<Reader>(static_cast<Reader&&>(rd));
   }
 
@@ -456,75 +552,64 @@ class Reader {
   Status Next(Deadline dl, Frame* out) {
     if (r_ == nullptr) return Status::Error(Errc::kClosed, "next: reader is closed");
     for (;;) {
-      if (read_pos_ == tail_cache_) {
-        const std::uint64_t t = atomics::LoadSeqCst<std::uint64_t>(r_, layout::kTailPositionOffset);
-        if (t < read_pos_ || t - read_pos_ > cap_ || t % layout::kRecordAlignment != 0) {
-          return Status::Error(Errc::kCorrupt, "next: TailPosition = %llu, reader at %llu (capacity %llu)",
-                               static_cast<unsigned long long>(t), static_cast<unsigned long long>(read_pos_),
-                               static_cast<unsigned long long>(cap_));
-        }
-        tail_cache_ = t;
-        if (t == read_pos_) {
-          if (dl.is_try()) return Status::Error(Errc::kEmpty, "next: ring empty");
-          const std::uint64_t at = read_pos_;
-          WaitOutcome o = WaitData(
-              [&] { return atomics::LoadSeqCst<std::uint64_t>(r_, layout::kTailPositionOffset) != at; }, dl, 0);
-          if (o == WaitOutcome::kTimeout) return Status::Error(Errc::kTimeout, "next: no frame before the deadline");
-          continue;
-        }
+      if (read_pos_ - released_pos_ >= cap_) {
+        // The frames read but not released fill the ring: nothing new can follow until Release.
+        if (dl.is_try()) return Status::Error(Errc::kEmpty, "next: the unreleased frames fill the ring");
+        return Status::Error(Errc::kState, "next: the unreleased frames fill the ring; Release before reading more");
       }
       const std::uint64_t idx = read_pos_ & mask_;
       unsigned char* rec = data_ + idx;
-      const std::int32_t size = atomics::LoadAcquire<std::int32_t>(rec, layout::kRecordSizeOffset);
-      if (size < 0) {
-        const std::int64_t claimed = -static_cast<std::int64_t>(size);
-        if (!mpsc_) return Bad(read_pos_, "RecordSize", size, "a committed size (claims are MPSC only)");
-        Status st = CheckSize(idx, claimed, size);
-        if (!st) return st;
-        if (claimed < static_cast<std::int64_t>(layout::kRecordHeaderLength)) {
-          return Bad(read_pos_, "RecordSize", size, "<= -24 for a claimed record");
-        }
+      const std::int32_t raw = atomics::LoadAcquire<std::int32_t>(rec, layout::kRecordSizeOffset);
+      if (raw == 0) {
+        // Nothing written here yet.
+        if (dl.is_try()) return Status::Error(Errc::kEmpty, "next: ring empty");
+        WaitOutcome o = WaitData(
+            [&] { return atomics::LoadSeqCst<std::int32_t>(rec, layout::kRecordSizeOffset) != 0; }, dl, 0);
+        if (o == WaitOutcome::kTimeout) return Status::Error(Errc::kTimeout, "next: no frame before the deadline");
+        continue;
+      }
+      const bool claimed = raw < 0;
+      const std::uint64_t size =
+          claimed ? static_cast<std::uint64_t>(-static_cast<std::int64_t>(raw)) : static_cast<std::uint64_t>(raw);
+      // §5.3 step 3, from the local.
+      if (size % layout::kRecordAlignment != 0) return Bad("RecordSize", raw, "a multiple of 8");
+      if (size > cap_ - idx) return Bad("RecordSize", raw, "to end inside the data area");
+      if (read_pos_ + size - released_pos_ > cap_) {
+        return Bad("RecordSize", raw, "to end within capacity bytes of the released position");
+      }
+      if (claimed) {
+        if (!mpsc_) return Bad("RecordSize", raw, "a committed size (claims are MPSC only)");
+        if (size < layout::kRecordHeaderLength) return Bad("RecordSize", raw, "<= -24 for a claimed record");
         const std::uint32_t token = atomics::LoadRelaxed<std::uint32_t>(rec, layout::kRecordWriterOffset);
-        if (owner::TokenSlot(token) >= layout::kMaxWriters) {
-          return Bad(read_pos_, "RecordWriter", token, "a slot index < 64");
-        }
         if (detail::WriterTokenDead(r_, token)) {
           // §5.4: turn the abandoned claim into padding.
           atomics::StoreRelaxed<std::uint32_t>(rec, layout::kRecordTypeOffset, layout::kPaddingType);
-          std::int32_t expected = size;
-          if (atomics::CasSeqCst<std::int32_t>(rec, layout::kRecordSizeOffset, expected, static_cast<std::int32_t>(claimed))) {
-            atomics::BumpSingle(r_, layout::kAbandonedRecordsOffset, 1);
-          }
+          atomics::StoreRelease<std::int32_t>(rec, layout::kRecordSizeOffset, static_cast<std::int32_t>(size));
+          atomics::BumpSingle(r_, layout::kAbandonedRecordsOffset, 1);
           continue;
         }
         if (dl.is_try()) return Status::Error(Errc::kEmpty, "next: the next record is still being written");
         WaitOutcome o = WaitData(
-            [&] { return atomics::LoadSeqCst<std::int32_t>(rec, layout::kRecordSizeOffset) != size; }, dl,
+            [&] { return atomics::LoadSeqCst<std::int32_t>(rec, layout::kRecordSizeOffset) != raw; }, dl,
             layout::kLivenessPollNanos);
         if (o == WaitOutcome::kTimeout) return Status::Error(Errc::kTimeout, "next: no commit before the deadline");
         continue;
       }
-      Status st = CheckSize(idx, size, size);
-      if (!st) return st;
       const std::uint32_t type = atomics::LoadRelaxed<std::uint32_t>(rec, layout::kRecordTypeOffset);
       if (type == layout::kPaddingType) {
-        read_pos_ += static_cast<std::uint64_t>(size);
+        read_pos_ += size;
         continue;
       }
-      if (size < static_cast<std::int32_t>(layout::kRecordHeaderLength)) {
-        return Bad(read_pos_, "RecordSize", size, ">= 24 for a frame");
-      }
+      if (size < layout::kRecordHeaderLength) return Bad("RecordSize", raw, ">= 24 for a frame");
       const std::uint32_t length = atomics::LoadRelaxed<std::uint32_t>(rec, layout::kRecordLengthOffset);
-      if (length > static_cast<std::uint32_t>(size) - layout::kRecordHeaderLength) {
-        return Bad(read_pos_, "RecordLength", length, "<= RecordSize - 24");
-      }
+      if (length > size - layout::kRecordHeaderLength) return Bad("RecordLength", length, "<= RecordSize - 24");
       out->data = rec + layout::kRecordHeaderLength;
       out->size = length;
       out->type = type;
       out->seq = atomics::LoadRelaxed<std::uint64_t>(rec, layout::kRecordSequenceOffset);
-      read_pos_ += static_cast<std::uint64_t>(size);
-      atomics::BumpSingle(r_, layout::kFramesReadOffset, 1);
-      atomics::BumpSingle(r_, layout::kBytesReadOffset, length);
+      read_pos_ += size;
+      ++frames_;
+      bytes_ += length;
       return Status::Ok();
     }
   }
@@ -537,10 +622,13 @@ class Reader {
   Status TryNext(Frame* out) { return Next(Deadline::Try(), out); }
   Result<Frame> TryNext() { return Next(Deadline::Try()); }
 
-  // Free every frame returned so far (store.sc(head)) and wake writers waiting for space.
+  // Free every frame returned so far: ReleaseTo, zero the released bytes, store.sc(head), wake writers.
   Status Release() {
     if (r_ == nullptr) return Status::Error(Errc::kClosed, "release: reader is closed");
+    PublishCounters();
     if (read_pos_ == released_pos_) return Status::Ok();
+    atomics::StoreRelaxed<std::uint64_t>(r_, layout::kReaderReleaseToOffset, read_pos_);
+    detail::ZeroRange(data_, cap_, released_pos_, read_pos_);
     atomics::StoreSeqCst<std::uint64_t>(r_, layout::kHeadPositionOffset, read_pos_);
     released_pos_ = read_pos_;
     if (Signal(r_, layout::kSpaceSignalOffset, layout::kSpaceWaitersOffset)) {
@@ -549,9 +637,10 @@ class Reader {
     return Status::Ok();
   }
 
-  // Give the reader slot back (frames read but not released will be delivered again to the next reader).
+  // Release what was read and give the reader slot back. Idempotent.
   void Close() {
     if (r_ == nullptr) return;
+    Release();
     owner::ReleaseSlot(r_, layout::kReaderOwnerOffset, owner_);
     r_ = nullptr;
   }
@@ -561,7 +650,10 @@ class Reader {
   std::uint64_t capacity() const { return cap_; }
   std::uint64_t position() const { return read_pos_; }
   bool valid() const { return r_ != nullptr; }
-  RingCounters counters() const { return LoadRingCounters(r_); }
+  RingCounters counters() const {
+    const_cast<Reader*>(this)->PublishCounters();
+    return LoadRingCounters(r_);
+  }
 
  private:
   template <class Cond>
@@ -572,22 +664,27 @@ class Reader {
     return o;
   }
 
-  // §5.3 step 4 size checks, on the local `size` (shown as `raw`).
-  Status CheckSize(std::uint64_t idx, std::int64_t size, std::int32_t raw) {
-    if (size % static_cast<std::int64_t>(layout::kRecordAlignment) != 0) return Bad(read_pos_, "RecordSize", raw, "a multiple of 8");
-    if (size < static_cast<std::int64_t>(layout::kRecordAlignment)) return Bad(read_pos_, "RecordSize", raw, ">= 8");
-    const std::uint64_t u = static_cast<std::uint64_t>(size);
-    if (u > cap_ - idx) return Bad(read_pos_, "RecordSize", raw, "to end inside the data area");
-    if (u > tail_cache_ - read_pos_) return Bad(read_pos_, "RecordSize", raw, "to end at or before TailPosition");
-    return Status::Ok();
+  // Frames and bytes read are published with relaxed stores at Release (one store each per batch).
+  void PublishCounters() {
+    if (frames_ != 0) atomics::BumpSingle(r_, layout::kFramesReadOffset, frames_);
+    if (bytes_ != 0) atomics::BumpSingle(r_, layout::kBytesReadOffset, bytes_);
+    frames_ = bytes_ = 0;
   }
 
-  // §5.5: count, skip to the tail we saw, report.
-  Status Bad(std::uint64_t pos, const char* field, long long value, const char* want) {
+  // §5.5: count, report, and skip to the published tail if it is usable (zeroing what is skipped).
+  Status Bad(const char* field, long long value, const char* want) {
+    const std::uint64_t pos = read_pos_;
     atomics::BumpSingle(r_, layout::kBadRecordsOffset, 1);
-    read_pos_ = tail_cache_;
-    return Status::Error(Errc::kCorrupt, "next: record at position %llu: %s = %lld, want %s",
-                         static_cast<unsigned long long>(pos), field, value, want);
+    const std::uint64_t t = atomics::LoadSeqCst<std::uint64_t>(r_, layout::kTailPositionOffset);
+    const bool skip = t > read_pos_ && t - read_pos_ <= cap_ && t % layout::kRecordAlignment == 0 &&
+                      t - released_pos_ <= cap_;
+    if (skip) {
+      read_pos_ = t;
+      Release();
+    }
+    return Status::Error(Errc::kCorrupt, "next: record at position %llu: %s = %lld, want %s%s",
+                         static_cast<unsigned long long>(pos), field, value, want,
+                         skip ? "; skipped to the writers' tail" : "");
   }
 
   unsigned char* r_ = nullptr;
@@ -596,7 +693,8 @@ class Reader {
   bool mpsc_ = false;
   std::uint64_t owner_ = 0;
   std::int64_t spin_ns_ = kDefaultSpinNanos;
-  std::uint64_t read_pos_ = 0, released_pos_ = 0, tail_cache_ = 0;
+  std::uint64_t read_pos_ = 0, released_pos_ = 0;
+  std::uint64_t frames_ = 0, bytes_ = 0;  // not yet published to the counters
 };
 
 }  // namespace framebridge

@@ -90,9 +90,9 @@ inline bool ValidName(const char* s, std::size_t n) {
   return true;
 }
 
-// A segment name: [A-Za-z0-9._-]{1,255}, not "." or "..".
+// A segment name: 1..31 of [A-Za-z0-9._-], not "." or ".." (the file /dev/shm/NAME).
 inline bool ValidSegmentName(const std::string& s) {
-  if (s.empty() || s.size() > 255 || s == "." || s == "..") return false;
+  if (s.empty() || s.size() > layout::kMaxRegionNameLength || s == "." || s == "..") return false;
   for (char c : s) {
     if (!ValidNameChar(static_cast<unsigned char>(c))) return false;
   }
@@ -132,6 +132,10 @@ class Writer;
 class Reader;
 class Mailbox;
 
+struct CreateOptions {
+  bool replace_stale = false;  // re-create NAME if its creator is dead (generation + 1)
+};
+
 class Segment {
  public:
   Segment() = default;
@@ -147,11 +151,13 @@ class Segment {
   Segment& operator=(const Segment&) = delete;
   ~Segment() { Close(); }
 
-  // Create a named segment /dev/shm/NAME (mode 0600, O_EXCL). If NAME exists and its creator is dead,
-  // it is unlinked and re-created with the old generation + 1; a live creator is ErrExists.
-  static Result<Segment> Create(const std::string& name, const Spec& spec) {
+  // Create a named segment /dev/shm/NAME (mode 0600, O_EXCL); an existing NAME is ErrExists. With
+  // opts.replace_stale, an existing NAME whose creator is dead (or that cannot be read) is unlinked and
+  // re-created with the old generation + 1; a live creator is still ErrExists.
+  static Result<Segment> Create(const std::string& name, const Spec& spec, CreateOptions opts = CreateOptions()) {
     if (!detail::ValidSegmentName(name)) {
-      return Status::Error(Errc::kInvalidArgument, "create segment \"%s\": invalid name", name.c_str());
+      return Status::Error(Errc::kInvalidArgument, "create segment \"%s\": invalid name (1..31 of [A-Za-z0-9._-])",
+                           name.c_str());
     }
     std::uint64_t size = 0;
     std::vector<Region> regions;
@@ -164,19 +170,22 @@ class Segment {
       fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
       if (fd >= 0) break;
       if (errno != EEXIST) return detail::SysError("create segment: open", errno).Wrap("%s", path.c_str());
-      // Exists: re-create it only if its creator is dead.
+      if (!opts.replace_stale) {
+        return Status::Error(Errc::kExists, "create segment \"%s\": %s exists", name.c_str(), path.c_str());
+      }
       Result<Segment> old = Attach(name);
-      if (!old.ok()) {
-        if (old.code() == Errc::kNotFound) continue;  // gone meanwhile
+      if (old.ok()) {
+        if (old->CreatorAlive()) {
+          return Status::Error(Errc::kExists, "create segment \"%s\": exists, creator pid %u is alive", name.c_str(),
+                               old->creator_pid_);
+        }
+        generation = old->generation_ + 1;
+      } else if (old.code() == Errc::kNotFound) {
+        continue;  // gone meanwhile
+      } else if (old.code() != Errc::kCorrupt && old.code() != Errc::kVersionMismatch) {
         Status e = old.status();
-        return Status::Error(Errc::kExists, "create segment \"%s\": exists and cannot be attached (%s)", name.c_str(),
-                             e.message());
+        return e.Wrap("create segment \"%s\": replace stale", name.c_str());
       }
-      if (old->CreatorAlive()) {
-        return Status::Error(Errc::kExists, "create segment \"%s\": exists, creator pid %u is alive", name.c_str(),
-                             old->creator_pid_);
-      }
-      generation = old->generation_ + 1;
       if (unlink(path.c_str()) != 0 && errno != ENOENT) return detail::SysError("create segment: unlink", errno);
     }
     if (fd < 0) return Status::Error(Errc::kExists, "create segment \"%s\": keeps existing", name.c_str());
