@@ -10,6 +10,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/framebridge/framebridge/shm"
@@ -110,9 +111,11 @@ func (b *builder) bytes() []byte {
 		b.t.Fatal(err)
 	}
 	img := make([]byte, st.Size())
-	f := os.NewFile(uintptr(b.seg.Fd()), "golden")
-	if _, err := f.ReadAt(img, 0); err != nil {
-		b.t.Fatal(err)
+	// Read through the segment's own descriptor without wrapping it in an
+	// os.File: the File's finalizer would close it (or whatever descriptor
+	// later reuses its number) at some GC.
+	if n, err := syscall.Pread(b.seg.Fd(), img, 0); err != nil || n != len(img) {
+		b.t.Fatalf("read segment image: %d of %d bytes: %v", n, len(img), err)
 	}
 	le := binary.LittleEndian
 	le.PutUint32(img[shm.CreatorPIDOffset:], goldenPID)
