@@ -361,7 +361,9 @@ func (w *Writer) tryClaimSPSC(typ uint32, n int) (bool, error) {
 func (w *Writer) lockClaim() (stolen bool) {
 	for i := 1; !atomic.CompareAndSwapUint32(w.lock, 0, w.token); i++ {
 		if i&1023 == 0 {
-			if h := atomic.LoadUint32(w.lock); h != 0 && w.writerDead(h) &&
+			// Our own token cannot be there legitimately (we never leave the
+			// lock held): a stale or scribbled word that would look alive forever.
+			if h := atomic.LoadUint32(w.lock); h != 0 && (h == w.token || w.writerDead(h)) &&
 				atomic.CompareAndSwapUint32(w.lock, h, w.token) {
 				return true
 			}
