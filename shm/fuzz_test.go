@@ -153,7 +153,8 @@ func FuzzAttach(f *testing.F) {
 // written by this package) and overwrites chosen bytes of its first ring:
 // the control block (positions, release-to, owner words, counters) and the
 // data area (size, type, length and writer words, payload). Each patch is 6
-// bytes: a u16 offset into the ring region and a u32 stored there.
+// bytes: a u16 offset into the ring region and a u32 stored there. A
+// writer tries a few claims on the patched ring, then a reader reads it.
 func FuzzReadRing(f *testing.F) {
 	imgs, err := goldenSeeds()
 	if err != nil {
@@ -180,6 +181,7 @@ func FuzzReadRing(f *testing.F) {
 		f.Add(uint8(i), cat(patch(shm.HeadPositionOffset, 4), patch(shm.TailPositionOffset, 1<<20)))
 		f.Add(uint8(i), cat(patch(shm.ReaderReleaseToOffset, 4096), patch(shm.ReaderOwnerOffset, 1)))
 		f.Add(uint8(i), cat(patch(data(0), uint32(0x80000000)), patch(data(12), 0xFFFFFFFF)))
+		f.Add(uint8(i), cat(patch(shm.ClaimLockOffset, 1<<8))) // slot 0, epoch 1: the token our writer gets
 	}
 	f.Fuzz(func(t *testing.T, which uint8, patches []byte) {
 		noEndlessLoop(t)
@@ -212,6 +214,31 @@ func FuzzReadRing(f *testing.F) {
 			t.Fatalf("patching a ring broke the header: %v", err)
 		}
 		defer seg.Close()
+		writeRing(seg, ring.Name)
 		readRing(seg, ring.Name)
 	})
+}
+
+// writeRing attaches a writer to a patched ring and tries a few claims:
+// errors (ErrCorrupt, ErrFull) are fine, a hang or a fault is not.
+func writeRing(seg *shm.Segment, name string) {
+	w, err := seg.Writer(name, shm.Spin(0))
+	if err != nil {
+		return
+	}
+	defer w.Close()
+	for i := 0; i < 8; i++ {
+		b, err := w.TryClaim(1, 8*i)
+		if err != nil {
+			continue
+		}
+		for j := range b {
+			b[j] = byte(j)
+		}
+		if i%3 == 2 {
+			w.Abort()
+		} else {
+			w.Commit(len(b) / 2)
+		}
+	}
 }
