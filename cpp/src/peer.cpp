@@ -202,6 +202,19 @@ fb::Frame MustNext(fb::Reader& r) {
   return f;
 }
 
+// Next frame for a batching reader: if none is ready, release what was read before waiting (a writer
+// may be waiting for exactly that space). *released tells the caller its batch was released.
+fb::Frame NextReleasingWhenIdle(fb::Reader& r, bool* released) {
+  fb::Frame f;
+  fb::Status st = r.TryNext(&f);
+  *released = false;
+  if (st.ok()) return f;
+  if (st.code() != fb::Errc::kEmpty) Fail("next: %s", st.message());
+  r.Release();
+  *released = true;
+  return MustNext(r);
+}
+
 int CmdWrite(const Options& o) {
   if (!o.has_count || !o.has_size) Usage("write needs --ring, --count and --size");
   if (o.size_min < 12) Usage("--size must be >= 12");
@@ -237,8 +250,12 @@ int CmdRead(const Options& o) {
   std::vector<std::uint64_t> next(o.writers, 0);
   std::uint64_t bytes = 0;
   std::uint64_t since_release = 0;
+  const std::uint64_t release_bytes = r.capacity() / 4;
+  std::uint64_t pending_bytes = 0;
   for (std::uint64_t n = 0; n < o.count; ++n) {
-    fb::Frame f = MustNext(r);
+    bool released = false;
+    fb::Frame f = NextReleasingWhenIdle(r, &released);
+    if (released) since_release = pending_bytes = 0;
     if (f.type != kDataType) Fail("frame %" PRIu64 ": type %u, want %u", n, f.type, kDataType);
     if (f.size < 12) Fail("frame %" PRIu64 ": %zu bytes, want >= 12", n, f.size);
     std::uint32_t w;
@@ -254,9 +271,11 @@ int CmdRead(const Options& o) {
     if (bad != f.size) Fail("writer %u frame %" PRIu64 ": byte %zu = %u is wrong", w, i, bad, f.data[bad]);
     ++next[w];
     bytes += f.size;
-    if (++since_release >= o.release_every) {
+    pending_bytes += f.size + fb::layout::kRecordHeaderLength;
+    // Release every B frames, and at least every quarter ring.
+    if (++since_release >= o.release_every || pending_bytes >= release_bytes) {
       r.Release();
-      since_release = 0;
+      since_release = pending_bytes = 0;
     }
     MaybePause(o, rng);
   }
@@ -352,10 +371,13 @@ int CmdStreamRead(const Options& o) {
   fb::Segment seg = AttachSegment(o);
   fb::Reader r = OpenReader(seg, o.ring, o);
   Ready();
-  std::uint64_t frames = 0, bytes = 0, since = 0;
+  std::uint64_t frames = 0, bytes = 0, since = 0, pending_bytes = 0;
+  const std::uint64_t release_bytes = r.capacity() / 4;
   std::int64_t t0 = 0;
   for (;;) {
-    fb::Frame f = MustNext(r);
+    bool released = false;
+    fb::Frame f = NextReleasingWhenIdle(r, &released);
+    if (released) since = pending_bytes = 0;
     if (t0 == 0) t0 = fb::sys::MonotonicNanos();
     if (f.type == kStopType) break;
     if (f.size < 16) Fail("frame %" PRIu64 ": %zu bytes, want >= 16", frames, f.size);
@@ -364,9 +386,10 @@ int CmdStreamRead(const Options& o) {
     if (idx != frames) Fail("frame index %" PRIu64 ", want %" PRIu64, idx, frames);
     ++frames;
     bytes += f.size;
-    if (++since >= 64) {
+    pending_bytes += f.size + fb::layout::kRecordHeaderLength;
+    if (++since >= 256 || pending_bytes >= release_bytes) {
       r.Release();
-      since = 0;
+      since = pending_bytes = 0;
     }
   }
   r.Release();

@@ -147,6 +147,19 @@ TEST_F(PeerProcess, BlockingModeWithRandomPauses) {
   EXPECT_GT(c.reader_waits + c.writer_waits, 0u);  // somebody slept on a futex
 }
 
+TEST_F(PeerProcess, SmallRingWithFramesLargerThanABatchSleepingSides) {
+  // 16 frames of up to 2000 bytes exceed the 16 KiB ring: the reader must release before it sleeps.
+  Create(fb::RegionKind::kSPSC, 16 << 10);
+  const std::uint64_t n = 5000;
+  Proc r = Spawn({"read", "--segment", name_, "--ring", "r", "--count", Str(n), "--writers", "1", "--spin-us", "0",
+                  "--pause-us", "300", "--seed", "7"});
+  Proc w = Spawn({"write", "--segment", name_, "--ring", "r", "--count", Str(n), "--size", "12:2000", "--spin-us", "0",
+                  "--pause-us", "300", "--seed", "9"});
+  EXPECT_EQ(Wait(w), 0) << w.output;
+  EXPECT_EQ(Wait(r), 0) << r.output;
+  EXPECT_NE(r.output.find("ok frames=" + Str(n)), std::string::npos) << r.output;
+}
+
 TEST_F(PeerProcess, SigkillOfAWriterMidClaimIsRecovered) {
   Create(fb::RegionKind::kMPSC, 65536);
   const std::uint64_t k = 1000, other = 3000;
@@ -176,6 +189,15 @@ TEST_F(PeerProcess, PingEcho) {
   EXPECT_NE(p.output.find("ok p50_ns="), std::string::npos) << p.output;
   EXPECT_NE(p.output.find(" iters=2000"), std::string::npos) << p.output;
   EXPECT_NE(e.output.find("ok frames=2101"), std::string::npos) << e.output;
+}
+
+TEST_F(PeerProcess, StreamOfLargeFrames) {
+  Create(fb::RegionKind::kSPSC, 1 << 20);
+  Proc r = Spawn({"stream-read", "--segment", name_, "--ring", "r"});
+  Proc w = Spawn({"stream-write", "--segment", name_, "--ring", "r", "--size", "65536", "--count", "2000"});
+  EXPECT_EQ(Wait(w), 0) << w.output;
+  EXPECT_EQ(Wait(r), 0) << r.output;
+  EXPECT_NE(r.output.find("ok frames=2000 bytes=131072000 ns="), std::string::npos) << r.output;
 }
 
 TEST_F(PeerProcess, Stream) {
