@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,8 +38,10 @@ func runBench(args []string) int {
 	langs := fs.String("langs", strings.Join(bench.Languages, ","), "languages to pair; those without a built peer are skipped")
 	root := fs.String("root", "", "repository root, where cpp/build and java/target are found (default: found from the working directory)")
 	idle := fs.Duration("idle", 0, "how long the idle reader sleeps (default 10s, 2s with --quick; negative: skip)")
+	reps := fs.Int("reps", 0, "measure each row this many times and report the medians (default 3, 1 with --quick)")
 	scale := fs.Float64("scale", 1, "multiply every iteration count by this")
 	only := fs.String("only", "", "comma-separated substrings: measure only rows whose key contains one (e.g. 'framebridge go>go 64B')")
+	sizes := fs.String("sizes", "", "comma-separated payload sizes in bytes (default 64,1024,65536)")
 	note := fs.String("note", "", "a remark to print at the top of the Markdown report")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -58,6 +61,7 @@ func runBench(args []string) int {
 		Root:  *root,
 		Idle:  *idle,
 		Scale: *scale,
+		Reps:  *reps,
 		Log:   os.Stderr,
 	}
 	if cfg.Root == "" {
@@ -67,6 +71,17 @@ func runBench(args []string) int {
 		if l = strings.TrimSpace(l); l != "" {
 			cfg.Langs = append(cfg.Langs, l)
 		}
+	}
+	for _, f := range strings.Split(*sizes, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 16 {
+			fmt.Fprintf(os.Stderr, "bench: --sizes: %q is not a size of at least 16 bytes\n", f)
+			return 2
+		}
+		cfg.Sizes = append(cfg.Sizes, n)
 	}
 	if *only != "" {
 		cfg.Only = strings.Split(*only, ",")

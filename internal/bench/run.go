@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -25,6 +26,12 @@ type Config struct {
 	Idle time.Duration
 	// Scale multiplies every iteration and frame count (1 when 0).
 	Scale float64
+	// Reps is how many times each row is measured (its figures are the
+	// medians); 0 means 3, or 1 with Quick.
+	Reps int
+	// Sizes overrides the payload sizes of the framebridge, socket and
+	// floor-stream rows (default: Sizes).
+	Sizes []int
 	// Only, when non-empty, keeps the rows whose Key contains any of these
 	// substrings (and skips the idle measurement unless one names "idle").
 	Only []string
@@ -87,6 +94,15 @@ func Run(cfg Config) (*Result, error) {
 	if len(cfg.Langs) == 0 {
 		cfg.Langs = []string{"go"}
 	}
+	if len(cfg.Sizes) == 0 {
+		cfg.Sizes = Sizes
+	}
+	if cfg.Reps <= 0 {
+		cfg.Reps = 3
+		if cfg.Quick {
+			cfg.Reps = 1
+		}
+	}
 	r := &run{cfg: cfg, res: &Result{Start: time.Now(), LoadStart: loadAvg()}, launchers: map[string]Launcher{}}
 	found, notes := FindLaunchers(cfg.Langs, cfg.Exe, cfg.Root)
 	for _, n := range notes {
@@ -108,22 +124,49 @@ func Run(cfg Config) (*Result, error) {
 		r.note(fmt.Sprintf("only %d CPU allowed: peers run unpinned on the same core", len(cpus)))
 	}
 
-	for _, j := range r.plan() {
-		if !r.wanted(j.key) {
-			continue
+	// Each group (one language pair, the first with the baselines) runs its
+	// rows round-robin Reps times, so that rows compared with each other
+	// (framebridge vs floor vs sockets) share the machine's moods; a row
+	// reports the median of its repetitions' figures.
+	for _, group := range r.plan() {
+		var jobs []job
+		for _, j := range group {
+			if r.wanted(j.key) {
+				jobs = append(jobs, j)
+			}
 		}
-		fmt.Fprintf(cfg.Log, "bench: %s ...", j.key)
-		t0 := time.Now()
-		row, err := j.run()
-		if err != nil {
-			fmt.Fprintf(cfg.Log, " FAILED (%.1fs)\n", time.Since(t0).Seconds())
-			r.fail(j.key, err)
-			continue
+		reps := make([][]Row, len(jobs))
+		failed := make([]bool, len(jobs))
+		for rep := 0; rep < cfg.Reps; rep++ {
+			for i, j := range jobs {
+				if failed[i] {
+					continue
+				}
+				fmt.Fprintf(cfg.Log, "bench: %s", j.key)
+				if cfg.Reps > 1 {
+					fmt.Fprintf(cfg.Log, " [%d/%d]", rep+1, cfg.Reps)
+				}
+				t0 := time.Now()
+				row, err := j.run()
+				if err != nil {
+					fmt.Fprintf(cfg.Log, " FAILED (%.1fs)\n", time.Since(t0).Seconds())
+					r.fail(j.key, err)
+					failed[i] = true
+					continue
+				}
+				fmt.Fprintf(cfg.Log, " %s (%.1fs)\n", row.brief(), time.Since(t0).Seconds())
+				reps[i] = append(reps[i], row)
+			}
 		}
-		fmt.Fprintf(cfg.Log, " %s (%.1fs)\n", row.brief(), time.Since(t0).Seconds())
-		r.res.Rows = append(r.res.Rows, row)
-		if cfg.Emit != nil {
-			cfg.Emit(row)
+		for i := range jobs {
+			if failed[i] || len(reps[i]) == 0 {
+				continue
+			}
+			row := medianRow(reps[i])
+			r.res.Rows = append(r.res.Rows, row)
+			if cfg.Emit != nil {
+				cfg.Emit(row)
+			}
 		}
 	}
 	if cfg.Idle > 0 && r.wanted("idle") {
@@ -189,8 +232,10 @@ type job struct {
 	run func() (Row, error)
 }
 
-// plan lists the rows in the order they are measured and reported.
-func (r *run) plan() []job {
+// plan lists the rows in the order they are reported, in groups measured
+// together: one per language pair, the first with the baselines.
+func (r *run) plan() [][]job {
+	var groups [][]job
 	var jobs []job
 	add := func(row Row, f func(Row) (Row, error)) {
 		jobs = append(jobs, job{key: row.Key(), run: func() (Row, error) { return f(row) }})
@@ -203,34 +248,57 @@ func (r *run) plan() []job {
 	}
 	for i, p := range pairs {
 		for _, wait := range []string{WaitAdaptive, WaitBlock} {
-			for _, size := range Sizes {
+			for _, size := range r.cfg.Sizes {
 				add(Row{Transport: TransportFramebridge, Writer: p[0], Reader: p[1], Size: size, Wait: wait, Metric: MetricRTT}, r.framebridgeRTT)
 			}
 		}
-		for _, size := range Sizes {
+		for _, size := range r.cfg.Sizes {
 			add(Row{Transport: TransportFramebridge, Writer: p[0], Reader: p[1], Size: size, Wait: WaitAdaptive, Metric: MetricThroughput}, r.framebridgeStream)
 		}
 		if i == 0 { // the baselines right after the first pair (go>go when Go is selected)
 			for _, tr := range []string{TransportUDS, TransportTCP} {
-				for _, size := range Sizes {
+				for _, size := range r.cfg.Sizes {
 					add(Row{Transport: tr, Writer: "go", Reader: "go", Size: size, Wait: WaitBlock, Metric: MetricRTT}, r.socketRTT)
 				}
 			}
 			add(Row{Transport: TransportFloor, Writer: "go", Reader: "go", Size: FloorSize, Wait: WaitSpin, Metric: MetricRTT}, r.floorRTT)
 			add(Row{Transport: TransportFloor, Writer: "go", Reader: "go", Size: FloorSize, Wait: WaitBlock, Metric: MetricRTT}, r.floorRTT)
-			for _, size := range Sizes {
+			for _, size := range r.cfg.Sizes {
 				add(Row{Transport: TransportFloor, Writer: "go", Reader: "go", Size: size, Wait: WaitSpin, Metric: MetricThroughput}, r.floorStream)
 			}
 		}
+		groups = append(groups, jobs)
+		jobs = nil
 	}
-	return jobs
+	return groups
+}
+
+// medianRow combines repetitions of one row: the median of each figure.
+func medianRow(reps []Row) Row {
+	row := reps[0]
+	med := func(get func(Row) float64) float64 {
+		v := make([]float64, len(reps))
+		for i, r := range reps {
+			v[i] = get(r)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	row.P50 = int64(med(func(r Row) float64 { return float64(r.P50) }))
+	row.P99 = int64(med(func(r Row) float64 { return float64(r.P99) }))
+	row.MsgsPerS = med(func(r Row) float64 { return r.MsgsPerS })
+	row.BytesPerS = med(func(r Row) float64 { return r.BytesPerS })
+	return row
 }
 
 // rttIters returns the timed and warm-up round trips of a row.
 func (r *run) rttIters(row Row) (iters, warmup int) {
 	switch {
 	case row.Transport == TransportFloor && row.Wait == WaitSpin:
-		iters = 1_000_000
+		iters = 500_000
 	case row.Wait == WaitAdaptive:
 		iters = map[int]int{64: 200_000, 1 << 10: 100_000, 64 << 10: 20_000}[row.Size]
 	default: // block: every round trip is two futex (or socket) wake-ups
@@ -306,8 +374,12 @@ func spinArgs(wait string) []string {
 
 // timeout allows for the slowest plausible peer: startup (a JVM) plus a
 // generous per-iteration budget.
-func timeout(n int, per time.Duration) time.Duration {
-	return 30*time.Second + time.Duration(n)*per
+func (r *run) timeout(n int, per time.Duration) time.Duration {
+	base := 30 * time.Second
+	if r.cfg.Quick {
+		base = 10 * time.Second
+	}
+	return base + time.Duration(n)*per
 }
 
 // pair runs one two-process measurement: the server side (started first,
@@ -383,7 +455,7 @@ func (r *run) framebridgeRTT(row Row) (Row, error) {
 	echo := r.launchers[row.Reader].Command(append([]string{"echo", "--segment", seg.Name(), "--in", "ping", "--out", "pong"}, spinArgs(row.Wait)...)...)
 	ping := r.launchers[row.Writer].Command(append([]string{"ping", "--segment", seg.Name(), "--out", "ping", "--in", "pong",
 		"--size", strconv.Itoa(row.Size), "--iters", strconv.Itoa(iters), "--warmup", strconv.Itoa(warmup)}, spinArgs(row.Wait)...)...)
-	line, err := r.pair(row.Reader+" echo", echo, row.Writer+" ping", func(string) []string { return ping }, timeout(iters+warmup, per))
+	line, err := r.pair(row.Reader+" echo", echo, row.Writer+" ping", func(string) []string { return ping }, r.timeout(iters+warmup, per))
 	if err != nil {
 		return row, err
 	}
@@ -413,7 +485,7 @@ func (r *run) framebridgeStream(row Row) (Row, error) {
 		return row, err
 	}
 	defer wr.kill()
-	limit := timeout(int(frames), 20*time.Microsecond+time.Duration(row.Size)*time.Nanosecond)
+	limit := r.timeout(int(frames), 20*time.Microsecond+time.Duration(row.Size)*time.Nanosecond)
 	line, err := rd.expect("ok", limit)
 	if err != nil {
 		return row, err
@@ -448,7 +520,7 @@ func (r *run) socketRTT(row Row) (Row, error) {
 		a := strings.TrimSpace(strings.TrimPrefix(ready, "ready"))
 		return append(self[:3:3], "sock-client", "--net", network, "--addr", a, "--size", size,
 			"--iters", strconv.Itoa(iters), "--warmup", strconv.Itoa(warmup))
-	}, timeout(iters+warmup, 2*time.Millisecond))
+	}, r.timeout(iters+warmup, 2*time.Millisecond))
 	if err != nil {
 		return row, err
 	}
@@ -471,7 +543,7 @@ func (r *run) floorRTT(row Row) (Row, error) {
 	client := append(self[:3:3], "floor-client", "--path", path, "--mode", mode,
 		"--iters", strconv.Itoa(iters), "--warmup", strconv.Itoa(warmup))
 	line, err := r.pair("floor "+mode+" server", server, "floor "+mode+" client", func(string) []string { return client },
-		timeout(iters+warmup, 2*time.Millisecond))
+		r.timeout(iters+warmup, 2*time.Millisecond))
 	if err != nil {
 		return row, err
 	}
@@ -503,7 +575,7 @@ func (r *run) floorStream(row Row) (Row, error) {
 		return row, err
 	}
 	defer wr.kill()
-	line, err := rd.expect("ok", timeout(int(frames), 20*time.Microsecond+time.Duration(row.Size)*time.Nanosecond))
+	line, err := rd.expect("ok", r.timeout(int(frames), 20*time.Microsecond+time.Duration(row.Size)*time.Nanosecond))
 	if err != nil {
 		return row, err
 	}
