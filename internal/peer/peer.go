@@ -185,7 +185,13 @@ func (p *peerRun) read() error {
 	ctx := context.Background()
 	var bytes uint64
 	for got := uint64(0); got < p.count; got++ {
-		f, err := r.Next(ctx)
+		f, ok, err := r.TryNext()
+		if err == nil && !ok {
+			// About to wait: hand back what we hold, or a writer waiting
+			// for that space and this reader would wait for each other.
+			r.Release()
+			f, err = r.Next(ctx)
+		}
 		if err != nil {
 			return fmt.Errorf("after %d frames: %w", got, err)
 		}
