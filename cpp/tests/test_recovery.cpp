@@ -192,6 +192,43 @@ TEST(Recovery, MailboxWriterDeadMidStoreIsPeerDeadUntilTheNextStore) {
 
 namespace {
 
+TEST(Recovery, OurOwnTokenInTheClaimLockIsStale) {
+  fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kMPSC));
+  auto w = seg.Writer("r");
+  ASSERT_TRUE(w.ok());
+  unsigned char* ring = fbtest::RegionBase(seg, "r");
+  Put<std::uint32_t>(ring, L::kClaimLockOffset, w->token());
+  auto c = w->TryClaim(1, 8);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ASSERT_TRUE(w->Commit(8).ok());
+  EXPECT_EQ(Get<std::uint32_t>(ring, L::kClaimLockOffset), 0u);
+}
+
+TEST(Recovery, AThiefOfTheClaimLockAdoptsRecordsBeyondTheTail) {
+  // A writer died holding the lock after writing a claimed record but before storing the tail.
+  fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kMPSC));
+  unsigned char* ring = fbtest::RegionBase(seg, "r");
+  unsigned char* rec = ring + L::kRingDataOffset;
+  const std::size_t so = L::kWriterSlotsOffset + 7 * L::kWriterSlotLength;
+  Put<std::uint64_t>(ring, so, fb::owner::Word(2, 0x7ffffff0));  // slot 7: a pid that cannot exist
+  Put<std::uint32_t>(rec, L::kRecordTypeOffset, 1);
+  Put<std::uint32_t>(rec, L::kRecordWriterOffset, fb::owner::Token(7, 2));
+  Put<std::uint64_t>(rec, L::kRecordSequenceOffset, 1);
+  Put<std::int32_t>(rec, L::kRecordSizeOffset, -48);
+  Put<std::uint64_t>(ring, L::kNextSequenceOffset, 2);
+  Put<std::uint32_t>(ring, L::kClaimLockOffset, fb::owner::Token(7, 2));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  fbtest::Write(*w, 5, fbtest::Payload(8, 8));
+  EXPECT_EQ(Get<std::uint64_t>(ring, L::kTailPositionOffset), 48u + 32u);  // adopted, then claimed after it
+  auto f = r->TryNext();
+  ASSERT_TRUE(f.ok()) << f.status().message();
+  EXPECT_EQ(f->type, 5u);
+  EXPECT_EQ(f->seq, 2u);
+  EXPECT_EQ(r->counters().abandoned_records, 1u);
+}
+
 TEST(Recovery, LiveHolderOfTheClaimLockIsNeverStolenFrom) {
   fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kMPSC));
   auto holder = seg.Writer("r");
@@ -204,6 +241,44 @@ TEST(Recovery, LiveHolderOfTheClaimLockIsNeverStolenFrom) {
   EXPECT_EQ(Get<std::uint32_t>(ring, L::kClaimLockOffset), holder->token());
   Put<std::uint32_t>(ring, L::kClaimLockOffset, 0);
   EXPECT_TRUE(w->TryClaim(1, 8).ok());
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Recovery, ARestartedSPSCWriterAdoptsACommitWhoseTailWasNeverStored) {
+  fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kSPSC));
+  unsigned char* ring = fbtest::RegionBase(seg, "r");
+  {
+    auto w = seg.Writer("r");
+    ASSERT_TRUE(w.ok());
+    fbtest::Write(*w, 1, fbtest::Payload(8, 1));
+    fbtest::Write(*w, 1, fbtest::Payload(8, 2));
+    auto c = w->Claim(1, 100);  // payload bytes written into free space, then "killed"
+    ASSERT_TRUE(c.ok());
+    std::memset(c->data, 0x77, 100);
+    Put<std::uint64_t>(ring, L::kTailPositionOffset, 32);  // as if killed before the second tail store
+    Put<std::uint64_t>(ring, L::kNextSequenceOffset, 2);
+    Put<std::uint64_t>(ring, L::kWriterSlotsOffset, fb::owner::Word(1, 0x7ffffff0));  // the writer is dead
+  }
+  auto w = seg.Writer("r");
+  ASSERT_TRUE(w.ok()) << w.status().message();
+  EXPECT_EQ(Get<std::uint64_t>(ring, L::kTailPositionOffset), 64u);  // adopted the second record
+  fbtest::Write(*w, 3, fbtest::Payload(8, 3));
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(r.ok());
+  std::vector<std::uint64_t> seqs;
+  for (;;) {
+    auto f = r->TryNext();
+    if (!f.ok()) {
+      EXPECT_EQ(f.code(), fb::Errc::kEmpty) << f.status().message();
+      break;
+    }
+    seqs.push_back(f->seq);
+  }
+  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{1, 2, 2}));  // the lost NextSequence store repeats 2
+  EXPECT_EQ(r->counters().bad_records, 0u);
 }
 
 }  // namespace

@@ -398,7 +398,10 @@ class Writer {
       std::uint32_t expected = 0;
       if (atomics::CasSeqCst<std::uint32_t>(r_, layout::kClaimLockOffset, expected, token_)) return Status::Ok();
       if (expected == token_) {
-        return Status::Error(Errc::kCorrupt, "claim: ClaimLock = 0x%x already names this writer", expected);
+        // We never leave the lock held: our own token there is stale (scribbled, or a predecessor in our
+        // slot whose 24-bit epoch wrapped onto ours). It is ours now; adopt as after a steal.
+        *stolen = true;
+        return Status::Ok();
       }
       if (spins % 1024 == 0) {
         if (detail::WriterTokenDead(r_, expected) &&
