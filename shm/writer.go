@@ -356,28 +356,41 @@ func (w *Writer) tryClaimSPSC(typ uint32, n int) (bool, error) {
 	return true, nil
 }
 
-// lockClaim takes the MPSC claim lock. It reports whether it stole it
-// from a dead holder, whose half-made claim must then be adopted.
-func (w *Writer) lockClaim() (stolen bool) {
+// lockSpinLimit bounds how long lockClaim tries before giving up on a live
+// holder (one stopped by SIGSTOP, say): the caller then reports the ring
+// full (TryClaim) or waits with its context's deadline (Claim).
+const lockSpinLimit = 1 << 16
+
+// lockClaim takes the MPSC claim lock. stolen reports that it was taken
+// from a dead holder, whose half-made claim must then be adopted; locked is
+// false if a live holder kept it for lockSpinLimit attempts.
+func (w *Writer) lockClaim() (locked, stolen bool) {
 	for i := 1; !atomic.CompareAndSwapUint32(w.lock, 0, w.token); i++ {
+		if i == lockSpinLimit {
+			return false, false
+		}
 		if i&1023 == 0 {
 			// Our own token cannot be there legitimately (we never leave the
 			// lock held): a stale or scribbled word that would look alive forever.
 			if h := atomic.LoadUint32(w.lock); h != 0 && (h == w.token || w.writerDead(h)) &&
 				atomic.CompareAndSwapUint32(w.lock, h, w.token) {
-				return true
+				return true, true
 			}
 		}
 		if i&63 == 0 {
 			sys.Yield() // let a preempted holder run
 		}
 	}
-	return false
+	return true, false
 }
 
 func (w *Writer) tryClaimMPSC(typ uint32, n int) (bool, error) {
 	size := recordSize(n)
-	if w.lockClaim() {
+	locked, stolen := w.lockClaim()
+	if !locked {
+		return false, nil
+	}
+	if stolen {
 		if _, _, err := w.adopt(); err != nil {
 			atomic.StoreUint32(w.lock, 0)
 			return false, err
