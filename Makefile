@@ -58,7 +58,7 @@ test-race:
 test-fuzz:
 	@for f in $$($(GO) test -list '^Fuzz' ./shm | grep '^Fuzz'); do \
 		echo "fuzz $$f for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./shm || exit 1; \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./shm || exit 1; \
 	done
 
 test-cpp:
