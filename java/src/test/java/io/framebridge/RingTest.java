@@ -390,4 +390,57 @@ class RingTest {
             assertNull(r.tryNext());
         }
     }
+
+    @Test
+    void sleepingWritersOnAFullRingAreWokenByReleasesWithoutLostWakeups() throws Exception {
+        for (RegionKind kind : new RegionKind[] {RegionKind.SPSC, RegionKind.MPSC}) {
+            int writers = kind == RegionKind.MPSC ? 3 : 1;
+            int per = 3000;
+            try (Segment s = seg(kind); RingReader r = s.reader("r")) {
+                r.spinNanos(0);
+                AtomicReference<Throwable> err = new AtomicReference<>();
+                List<Thread> ts = new ArrayList<>();
+                for (int wi = 0; wi < writers; wi++) {
+                    final int id = wi;
+                    RingWriter w = s.writer("r").spinNanos(0);
+                    Thread t = new Thread(() -> {
+                        java.util.Random rnd = new java.util.Random(id);
+                        try (w) {
+                            for (int i = 0; i < per; i++) {
+                                Frame f = w.claim(1, 8 + rnd.nextInt(1500));
+                                f.putInt(0, id);
+                                f.putInt(4, i);
+                                w.commit();
+                                if (rnd.nextInt(64) == 0) {
+                                    Thread.sleep(0, 200_000);
+                                }
+                            }
+                        } catch (Throwable e) {
+                            err.set(e);
+                        }
+                    });
+                    ts.add(t);
+                    t.start();
+                }
+                java.util.Random rnd = new java.util.Random(99);
+                int[] next = new int[writers];
+                for (int k = 0; k < writers * per; k++) {
+                    Frame f = r.next(30, TimeUnit.SECONDS);
+                    assertNotNull(f, kind + " frame " + k + " (a lost wake-up?)");
+                    int id = f.getInt(0);
+                    assertEquals(next[id]++, f.getInt(4));
+                    r.release();
+                    if (rnd.nextInt(64) == 0) {
+                        Thread.sleep(0, 300_000);
+                    }
+                }
+                for (Thread t : ts) {
+                    t.join();
+                }
+                assertNull(err.get());
+                RingCounters c = s.counters("r");
+                assertTrue(c.fullStalls() > 0 && c.writerWaits() > 0, kind + ": writers slept for space: " + c);
+            }
+        }
+    }
 }
