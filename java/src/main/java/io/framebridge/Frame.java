@@ -9,7 +9,9 @@ import java.nio.ReadOnlyBufferException;
  * frame is writable and valid until commit or abort. Every accessor is bounds-checked against
  * {@link #length()}: a frame can never read or write outside itself.
  *
- * <p>The same object is returned for every frame of a reader or writer: copy what you keep.
+ * <p>The same object is returned for every frame of a reader or writer: copy what you keep. After
+ * {@code release()} (reader) or {@code commit()}/{@code abort()} (writer) the view is empty and every
+ * access throws {@link IndexOutOfBoundsException}.
  */
 public final class Frame {
     private final ByteBuffer buf;
@@ -29,6 +31,14 @@ public final class Frame {
         this.length = length;
         this.type = type;
         this.sequence = sequence;
+    }
+
+    /** Makes the view empty: every access throws, so a stale view cannot touch the ring. */
+    void invalidate() {
+        this.offset = 0;
+        this.length = 0;
+        this.type = 0;
+        this.sequence = 0;
     }
 
     /** Payload bytes (for a claim: the claimed size). */

@@ -340,6 +340,7 @@ public final class RingReader implements AutoCloseable {
      * zero), {@code store.sc(head, readPos)}, then wake writers waiting for space.
      */
     public void release() {
+        frame.invalidate();
         if (readPos != releasedPos) {
             b.putLong(base + Layout.READER_RELEASE_TO_OFFSET, readPos);
             zero(releasedPos, readPos);

@@ -439,6 +439,7 @@ public final class RingWriter implements AutoCloseable {
             throw new IllegalArgumentException("commit of " + m + " bytes; the claim has " + claimN);
         }
         int at = data + recIdx;
+        frame.invalidate();
         if (mpsc) {
             b.putInt(at + Layout.RECORD_TYPE_OFFSET, claimType);
             b.putInt(at + Layout.RECORD_LENGTH_OFFSET, m);
@@ -486,6 +487,7 @@ public final class RingWriter implements AutoCloseable {
             throw new IllegalStateException("ring " + ring + ": abort without a claim");
         }
         claimed = false;
+        frame.invalidate();
         if (mpsc) {
             int at = data + recIdx;
             b.putInt(at + Layout.RECORD_TYPE_OFFSET, Layout.PADDING_TYPE);

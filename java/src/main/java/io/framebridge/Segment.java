@@ -54,11 +54,19 @@ public final class Segment implements AutoCloseable {
     // ---- create ----------------------------------------------------------------------------------
 
     /**
-     * Creates a named segment under /dev/shm (mode 0600, fully reserved with fallocate). If the name exists
-     * and its creator is dead (or its header is unreadable), it is unlinked and re-created with the old
-     * generation + 1; a live creator is {@link BusyException}.
+     * Creates a named segment under /dev/shm (mode 0600, fully reserved with fallocate). Fails with a
+     * {@link NativeException} (errno {@code EEXIST}) if the name exists.
      */
     public static Segment create(String name, Spec spec) {
+        return create(name, spec, false);
+    }
+
+    /**
+     * Like {@link #create(String, Spec)}; with {@code replaceStale}, an existing segment whose creator is
+     * dead (or whose header is unreadable) is unlinked and re-created with the old generation + 1, while a
+     * live creator is {@link BusyException} (Go {@code Options{ReplaceStale: true}}).
+     */
+    public static Segment create(String name, Spec spec, boolean replaceStale) {
         Names.checkSegment(name);
         spec.validate();
         Path p = Path.of(SHM_DIR, name);
@@ -69,6 +77,10 @@ public final class Segment implements AutoCloseable {
         } catch (NativeException e) {
             if (e.errno() != Errno.EEXIST) {
                 throw e;
+            }
+            if (!replaceStale) {
+                throw new NativeException("open", Errno.EEXIST, p + " exists (remove it, or create with replaceStale"
+                        + " if its creator is gone)");
             }
             generation = replaceable(p, name) + 1;
             Native.unlink(p.toString());

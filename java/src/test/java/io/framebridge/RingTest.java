@@ -159,6 +159,11 @@ class RingTest {
             ByteBuffer bb = f.byteBuffer();
             assertEquals(12, bb.remaining());
             assertTrue(bb.isReadOnly());
+            r.release();
+            assertThrows(IndexOutOfBoundsException.class, () -> f.getByte(0), "a released frame is empty");
+            Frame c = w.claim(1, 8);
+            w.commit();
+            assertThrows(IndexOutOfBoundsException.class, () -> c.putByte(0, (byte) 1), "a committed claim is empty");
         }
     }
 

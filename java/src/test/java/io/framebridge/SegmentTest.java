@@ -64,7 +64,8 @@ class SegmentTest {
                     assertEquals(name, a.name());
                     assertFalse(a.isStale());
                 }
-                assertThrows(BusyException.class, () -> Segment.create(name, spec()), "creator alive");
+                assertEquals(Errno.EEXIST, assertThrows(NativeException.class, () -> Segment.create(name, spec())).errno());
+                assertThrows(BusyException.class, () -> Segment.create(name, spec(), true), "creator alive");
             } finally {
                 s.unlink();
             }
@@ -78,7 +79,8 @@ class SegmentTest {
         String name = "fbjava-gen-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
         try (Segment old = Segment.create(name, spec())) {
             old.buffer().putInt(Layout.CREATOR_PID_OFFSET, RingTest.DEAD_PID);
-            try (Segment fresh = Segment.create(name, spec())) {
+            assertEquals(Errno.EEXIST, assertThrows(NativeException.class, () -> Segment.create(name, spec())).errno());
+            try (Segment fresh = Segment.create(name, spec(), true)) {
                 assertEquals(2, fresh.generation());
                 assertTrue(old.isStale());
                 assertFalse(fresh.isStale());
