@@ -49,6 +49,8 @@ public final class RingReader implements AutoCloseable {
 
     private long readPos;
     private long releasedPos;
+    /** A frame was returned since the last release (else only padding was read, which we may free). */
+    private boolean deliveredSinceRelease;
 
     // pending (claimed) record at readPos
     private long pendingPos = -1;
@@ -187,6 +189,10 @@ public final class RingReader implements AutoCloseable {
         if (timeoutNanos == 0) {
             return null;
         }
+        if (readPos - releasedPos >= capacity && deliveredSinceRelease) {
+            throw new IllegalStateException("ring " + ring + ": the whole ring holds frames read but not released;"
+                    + " release() before waiting for more");
+        }
         long start = System.nanoTime();
         if (spinNanos > 0) {
             do {
@@ -198,6 +204,11 @@ public final class RingReader implements AutoCloseable {
             } while (System.nanoTime() - start < spinNanos);
         }
         for (;;) {
+            if (!deliveredSinceRelease && readPos != releasedPos) {
+                // Only padding (aborted, abandoned or wrap records) was read since the last release: free it
+                // before sleeping, or writers waiting for that space would wait for us forever.
+                release();
+            }
             Mem.getAndAddInt(b, dataWaitersOff, 1);
             try {
                 int e = Mem.getIntVolatile(b, dataSignalOff);
@@ -242,6 +253,15 @@ public final class RingReader implements AutoCloseable {
     private int poll() {
         for (;;) {
             final long pos = readPos;
+            if (pos - releasedPos >= capacity) {
+                // The whole data area holds records read but not released: the size word at readPos is the
+                // oldest unreleased record's, not a new one. Nothing more can arrive until release().
+                if (!deliveredSinceRelease) {
+                    release(); // only padding was read: free it ourselves
+                    continue;
+                }
+                return EMPTY;
+            }
             final int idx = (int) (pos & mask);
             final int at = data + idx;
             final int raw = Mem.getIntAcquire(b, at + Layout.RECORD_SIZE_OFFSET);
@@ -294,6 +314,7 @@ public final class RingReader implements AutoCloseable {
             }
             final long sequence = b.getLong(at + Layout.RECORD_SEQUENCE_OFFSET);
             frame.set(at + Layout.RECORD_HEADER_LENGTH, (int) length, type, sequence);
+            deliveredSinceRelease = true;
             readPos = pos + size;
             b.putLong(base + Layout.FRAMES_READ_OFFSET, ++framesRead);
             b.putLong(base + Layout.BYTES_READ_OFFSET, bytesRead += length);
@@ -341,6 +362,7 @@ public final class RingReader implements AutoCloseable {
      */
     public void release() {
         frame.invalidate();
+        deliveredSinceRelease = false;
         if (readPos != releasedPos) {
             b.putLong(base + Layout.READER_RELEASE_TO_OFFSET, readPos);
             zero(releasedPos, readPos);
@@ -352,30 +374,9 @@ public final class RingReader implements AutoCloseable {
         }
     }
 
-    private static final byte[] ZEROS = new byte[Layout.PAGE_SIZE];
-
     /** Zeroes the data bytes of positions [from, to) (to - from <= capacity), wrapping at the end. */
     private void zero(long from, long to) {
-        if (to - from >= capacity) {
-            zeroRange(0, (int) capacity);
-            return;
-        }
-        int a = (int) (from & mask);
-        int z = (int) (to & mask);
-        if (a < z) {
-            zeroRange(a, z);
-        } else {
-            zeroRange(a, (int) capacity);
-            zeroRange(0, z);
-        }
-    }
-
-    private void zeroRange(int from, int to) {
-        for (int i = from; i < to; ) {
-            int n = Math.min(ZEROS.length, to - i);
-            b.put(data + i, ZEROS, 0, n);
-            i += n;
-        }
+        Zero.positions(b, data, capacity, from, to);
     }
 
     /** Wakes this ring's reader if it sleeps, so it re-checks (and sees an interrupt). */

@@ -112,6 +112,9 @@ public final class RingWriter implements AutoCloseable {
             try {
                 // Resume after a previous writer: its tail, plus anything it committed without publishing it.
                 adopt();
+                // A predecessor killed between claim and commit may have filled its claim: free space must
+                // read as zero again before our records' size words land inside those bytes (§5.1).
+                Zero.positions(b, data, capacity, tail, headCache + capacity);
                 long s = b.getLong(nextSeqOff);
                 seq = s == 0 ? 1 : s;
                 framesWritten = b.getLong(base + Layout.FRAMES_WRITTEN_OFFSET);
@@ -452,6 +455,10 @@ public final class RingWriter implements AutoCloseable {
             }
         } else {
             int size = (int) Layout.align8(Layout.RECORD_HEADER_LENGTH + (long) m);
+            if (m < claimN) {
+                // The record shrinks: payload bytes past m are free space again and must read as zero (§5.1).
+                Zero.range(b, at + Layout.RECORD_HEADER_LENGTH, m, claimN);
+            }
             b.putInt(at + Layout.RECORD_TYPE_OFFSET, claimType);
             b.putInt(at + Layout.RECORD_LENGTH_OFFSET, m);
             b.putInt(at + Layout.RECORD_WRITER_OFFSET, 0);
@@ -481,13 +488,17 @@ public final class RingWriter implements AutoCloseable {
         }
     }
 
-    /** Gives the claim up: SPSC forgets it (nothing was published); MPSC turns it into padding. */
+    /** Gives the claim up: SPSC zeroes the claimed bytes (nothing was published); MPSC turns it into padding. */
     public void abort() {
         if (!claimed) {
             throw new IllegalStateException("ring " + ring + ": abort without a claim");
         }
         claimed = false;
         frame.invalidate();
+        if (!mpsc) {
+            // The caller may have filled the claim; it is free space again (§5.1).
+            Zero.range(b, data + recIdx + Layout.RECORD_HEADER_LENGTH, 0, claimN);
+        }
         if (mpsc) {
             int at = data + recIdx;
             b.putInt(at + Layout.RECORD_TYPE_OFFSET, Layout.PADDING_TYPE);

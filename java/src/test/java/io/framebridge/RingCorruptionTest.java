@@ -92,8 +92,26 @@ class RingCorruptionTest {
                 f.b.putInt(f.data + i + Layout.RECORD_SIZE_OFFSET, 8); // all padding, type 0
             }
             assertTimeoutPreemptively(Duration.ofSeconds(10), () -> {
-                assertThrows(CorruptSegmentException.class, r::tryNext);
+                // The reader walks one ring of padding, frees it (nothing was delivered) and finds zeros.
+                assertNull(r.tryNext());
+                assertEquals(CAP, f.b.getLong(f.base + Layout.HEAD_POSITION_OFFSET));
+                assertNull(r.tryNext());
             });
+        }
+    }
+
+    @Test
+    void aRecordEndingMoreThanARingPastTheLastReleaseIsMalformed() {
+        try (Fixture f = new Fixture(RegionKind.SPSC)) {
+            f.b.putLong(f.base + Layout.HEAD_POSITION_OFFSET, CAP / 2);
+            f.b.putLong(f.base + Layout.TAIL_POSITION_OFFSET, CAP / 2);
+            f.write(1, CAP / 2 - 24); // one record filling [CAP/2, CAP)
+            try (RingReader r = f.s.reader("r")) {
+                assertNotNull(r.tryNext()); // delivered, not released
+                f.b.putInt(f.data + Layout.RECORD_SIZE_OFFSET, CAP); // a whole-ring padding record at index 0
+                CorruptSegmentException e = assertThrows(CorruptSegmentException.class, r::tryNext);
+                assertTrue(e.getMessage().contains("past the released position"), e.getMessage());
+            }
         }
     }
 

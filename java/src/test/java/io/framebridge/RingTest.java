@@ -448,4 +448,99 @@ class RingTest {
             }
         }
     }
+
+    @Test
+    void aRingFullOfUnreleasedFramesReadsAsEmptyNotAsItsOldestRecordAgain() {
+        for (RegionKind kind : new RegionKind[] {RegionKind.SPSC, RegionKind.MPSC}) {
+            try (Segment s = seg(kind); RingWriter w = s.writer("r"); RingReader r = s.reader("r")) {
+                // 64-byte records tile the 4096-byte data area exactly: the tail reaches head + capacity.
+                for (int lap = 0; lap < 3; lap++) {
+                    for (int i = 0; i < CAP / 64; i++) {
+                        Frame f = w.tryClaim(1, 40);
+                        assertNotNull(f, kind + " lap " + lap + " record " + i);
+                        f.putInt(0, lap * 1000 + i);
+                        w.commit();
+                    }
+                    assertNull(w.tryClaim(1, 0), "full");
+                    for (int i = 0; i < CAP / 64; i++) {
+                        assertEquals(lap * 1000 + i, r.tryNext().getInt(0));
+                    }
+                    assertNull(r.tryNext(), kind + ": the size word at readPos is the oldest unreleased record's");
+                    assertThrows(IllegalStateException.class, () -> r.next(1, TimeUnit.MILLISECONDS));
+                    assertEquals(0, s.counters("r").badRecords());
+                    r.release();
+                }
+            }
+        }
+    }
+
+    @Test
+    void aReaderWaitingBehindAbortedClaimsFreesThemSoWritersNeverStarve() throws Exception {
+        try (Segment s = seg(RegionKind.MPSC); RingReader r = s.reader("r")) {
+            r.spinNanos(0);
+            AtomicReference<Throwable> err = new AtomicReference<>();
+            Thread t = new Thread(() -> {
+                try (RingWriter w = s.writer("r").spinNanos(0)) {
+                    for (int i = 0; i < 200; i++) { // 200 x 128 bytes of padding: six rings' worth
+                        w.claim(1, 100, 30, TimeUnit.SECONDS).putInt(0, i);
+                        w.abort();
+                    }
+                    w.claim(1, 8).putInt(0, 4242);
+                    w.commit();
+                } catch (Throwable e) {
+                    err.set(e);
+                }
+            });
+            t.start();
+            Frame f = r.next(30, TimeUnit.SECONDS);
+            t.join();
+            assertNull(err.get());
+            assertNotNull(f, "the frame after the aborts arrives");
+            assertEquals(4242, f.getInt(0));
+            assertEquals(201, f.sequence());
+        }
+    }
+
+    @Test
+    void spscPartialCommitAndAbortLeaveFreeSpaceZero() {
+        try (Segment s = seg(RegionKind.SPSC); RingWriter w = s.writer("r"); RingReader r = s.reader("r")) {
+            int data = (int) s.region("r").offset() + Layout.RING_DATA_OFFSET;
+            Frame f = w.claim(1, 200);
+            for (int i = 0; i < 200; i++) {
+                f.putByte(i, (byte) 0xEE);
+            }
+            w.abort();
+            for (int i = 0; i < CAP; i++) {
+                assertEquals(0, s.buffer().get(data + i), "abort left byte " + i);
+            }
+            f = w.claim(1, 200);
+            for (int i = 0; i < 200; i++) {
+                f.putByte(i, (byte) 0xEE);
+            }
+            w.commit(3);
+            for (int i = 24 + 3; i < CAP; i++) {
+                assertEquals(0, s.buffer().get(data + i), "partial commit left byte " + i);
+            }
+            assertEquals(3, r.tryNext().length());
+            assertNull(r.tryNext(), "the next size word is zero, not the caller's 0xEE bytes");
+        }
+    }
+
+    @Test
+    void aRestartedSpscWriterZeroesWhatItsPredecessorLeftInFreeSpace() {
+        try (Segment s = seg(RegionKind.SPSC); RingReader r = s.reader("r")) {
+            int data = (int) s.region("r").offset() + Layout.RING_DATA_OFFSET;
+            // A writer killed between claim and commit left filled payload bytes in free space.
+            for (int i = 24; i < 1024; i++) {
+                s.buffer().put(data + i, (byte) 0xEE);
+            }
+            try (RingWriter w = s.writer("r")) {
+                w.claim(1, 4).putInt(0, 7);
+                w.commit();
+            }
+            assertEquals(7, r.tryNext().getInt(0));
+            assertNull(r.tryNext());
+            assertEquals(0, s.counters("r").badRecords());
+        }
+    }
 }
