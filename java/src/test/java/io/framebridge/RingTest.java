@@ -543,4 +543,24 @@ class RingTest {
             assertEquals(0, s.counters("r").badRecords());
         }
     }
+
+    @Test
+    void aWriterRestartedOnAnExactlyFullRingKeepsEveryCommittedFrame() {
+        try (Segment s = seg(RegionKind.SPSC)) {
+            try (RingWriter w = s.writer("r")) {
+                for (int i = 0; i < CAP / 64; i++) { // 64-byte records: exactly full
+                    w.tryClaim(1, 40).putInt(0, i);
+                    w.commit();
+                }
+            }
+            try (RingWriter w = s.writer("r"); RingReader r = s.reader("r")) {
+                assertNull(w.tryClaim(1, 0), "still full");
+                for (int i = 0; i < CAP / 64; i++) {
+                    Frame f = r.tryNext();
+                    assertNotNull(f, "frame " + i + " survived the writer restart");
+                    assertEquals(i, f.getInt(0));
+                }
+            }
+        }
+    }
 }
