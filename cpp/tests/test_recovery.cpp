@@ -222,7 +222,9 @@ TEST(Recovery, AThiefOfTheClaimLockAdoptsRecordsBeyondTheTail) {
   ASSERT_TRUE(w.ok() && r.ok());
   fbtest::Write(*w, 5, fbtest::Payload(8, 8));
   EXPECT_EQ(Get<std::uint64_t>(ring, L::kTailPositionOffset), 48u + 32u);  // adopted, then claimed after it
-  auto f = r->TryNext();
+  EXPECT_EQ(r->TryNext().code(), fb::Errc::kEmpty);  // TryNext asks /proc only every 1024th time
+  r->set_spin_nanos(0);
+  auto f = r->Next(fb::Deadline::After(std::int64_t{10} * 1000 * 1000 * 1000));
   ASSERT_TRUE(f.ok()) << f.status().message();
   EXPECT_EQ(f->type, 5u);
   EXPECT_EQ(f->seq, 2u);
@@ -279,6 +281,26 @@ TEST(Recovery, ARestartedSPSCWriterAdoptsACommitWhoseTailWasNeverStored) {
   }
   EXPECT_EQ(seqs, (std::vector<std::uint64_t>{1, 2, 2}));  // the lost NextSequence store repeats 2
   EXPECT_EQ(r->counters().bad_records, 0u);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Recovery, TryNextAsksProcOnlyEvery1024thPollBehindAClaim) {
+  fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kMPSC));
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(r.ok());
+  ASSERT_GT(ForkClaimer(seg, false, 0), 0);  // the child's slot keeps its epoch: only /proc tells it is dead
+  int polls = 0;
+  fb::Status st;
+  do {
+    fb::Frame f;
+    st = r->TryNext(&f);
+    ++polls;
+  } while (st.code() == fb::Errc::kEmpty && r->counters().abandoned_records == 0 && polls < 5000);
+  EXPECT_EQ(polls, 1024);
+  EXPECT_EQ(r->counters().abandoned_records, 1u);
 }
 
 }  // namespace

@@ -79,14 +79,20 @@ inline RingCounters LoadRingCounters(const unsigned char* r) {
 
 namespace detail {
 
-// Whether writer token `token` names a dead writer of the ring at r (§7): slot out of range, slot epoch
-// differs, or the slot's process is not alive.
-inline bool WriterTokenDead(const unsigned char* r, std::uint32_t token) {
+// Whether writer token `token` certainly names a dead writer without asking /proc (§7): its slot does
+// not exist, is detached (pid 0), or has another epoch (low 24 bits).
+inline bool WriterTokenStale(const unsigned char* r, std::uint32_t token) {
   const std::uint32_t slot = owner::TokenSlot(token);
   if (slot >= layout::kMaxWriters) return true;
   const std::size_t so = layout::kWriterSlotsOffset + slot * layout::kWriterSlotLength;
   const std::uint64_t o = atomics::LoadSeqCst<std::uint64_t>(r, so + layout::kWriterSlotOwnerOffset);
-  if ((owner::Epoch(o) & layout::kWriterEpochMask) != owner::TokenEpoch(token)) return true;
+  return owner::Pid(o) == 0 || (owner::Epoch(o) & layout::kWriterEpochMask) != owner::TokenEpoch(token);
+}
+
+// Whether writer token `token` names a dead writer (§7): stale, or the slot's process is not alive.
+inline bool WriterTokenDead(const unsigned char* r, std::uint32_t token) {
+  if (WriterTokenStale(r, token)) return true;
+  const std::size_t so = layout::kWriterSlotsOffset + owner::TokenSlot(token) * layout::kWriterSlotLength;
   return !owner::SlotAlive(r, so + layout::kWriterSlotOwnerOffset, so + layout::kWriterSlotStartOffset);
 }
 
@@ -584,7 +590,15 @@ class Reader {
         if (!mpsc_) return Bad("RecordSize", raw, "a committed size (claims are MPSC only)");
         if (size < layout::kRecordHeaderLength) return Bad("RecordSize", raw, "<= -24 for a claimed record");
         const std::uint32_t token = atomics::LoadRelaxed<std::uint32_t>(rec, layout::kRecordWriterOffset);
-        if (detail::WriterTokenDead(r_, token)) {
+        // Liveness: the token check is cheap and always done; /proc is asked only after waiting (a
+        // blocking Next that spun or slept on this record) or every 1024th TryNext stuck on it, so a
+        // reader that catches writers mid-claim makes no system call.
+        if (blocked_pos_ != read_pos_) {
+          blocked_pos_ = read_pos_;
+          blocked_polls_ = 0;
+        }
+        const bool ask_proc = dl.is_try() ? (++blocked_polls_ % 1024 == 0) : blocked_polls_ != 0;
+        if (detail::WriterTokenStale(r_, token) || (ask_proc && detail::WriterTokenDead(r_, token))) {
           // §5.4: turn the abandoned claim into padding.
           atomics::StoreRelaxed<std::uint32_t>(rec, layout::kRecordTypeOffset, layout::kPaddingType);
           atomics::StoreRelease<std::int32_t>(rec, layout::kRecordSizeOffset, static_cast<std::int32_t>(size));
@@ -596,6 +610,7 @@ class Reader {
             [&] { return atomics::LoadSeqCst<std::int32_t>(rec, layout::kRecordSizeOffset) != raw; }, dl,
             layout::kLivenessPollNanos);
         if (o == WaitOutcome::kTimeout) return Status::Error(Errc::kTimeout, "next: no commit before the deadline");
+        blocked_polls_ = 1;  // waited: the next pass asks /proc
         continue;
       }
       const std::uint32_t type = atomics::LoadRelaxed<std::uint32_t>(rec, layout::kRecordTypeOffset);
@@ -698,6 +713,8 @@ class Reader {
   std::int64_t spin_ns_ = kDefaultSpinNanos;
   std::uint64_t read_pos_ = 0, released_pos_ = 0;
   std::uint64_t frames_ = 0, bytes_ = 0;  // not yet published to the counters
+  std::uint64_t blocked_pos_ = ~std::uint64_t{0};  // a live-looking claim we are stuck behind
+  std::uint64_t blocked_polls_ = 0;
 };
 
 }  // namespace framebridge
