@@ -266,6 +266,7 @@ public final class RingReader implements AutoCloseable {
             final int at = data + idx;
             final int raw = Mem.getIntAcquire(b, at + Layout.RECORD_SIZE_OFFSET);
             if (raw == 0) {
+                freePadding();
                 return EMPTY;
             }
             final long size = raw < 0 ? -(long) raw : raw;
@@ -298,6 +299,7 @@ public final class RingReader implements AutoCloseable {
                     pendingPos = -1;
                     continue;
                 }
+                freePadding();
                 return PENDING;
             }
             final int type = b.getInt(at + Layout.RECORD_TYPE_OFFSET);
@@ -319,6 +321,16 @@ public final class RingReader implements AutoCloseable {
             b.putLong(base + Layout.FRAMES_READ_OFFSET, ++framesRead);
             b.putLong(base + Layout.BYTES_READ_OFFSET, bytesRead += length);
             return FRAME;
+        }
+    }
+
+    /**
+     * If only padding was read since the last release, release it now (no frame view can be affected):
+     * writers waiting for that space must not wait for a reader that waits for a frame (layout.md §5.3).
+     */
+    private void freePadding() {
+        if (!deliveredSinceRelease && readPos != releasedPos) {
+            release();
         }
     }
 

@@ -563,4 +563,17 @@ class RingTest {
             }
         }
     }
+
+    @Test
+    void aPollingReaderAlsoFreesPaddingItSkipped() {
+        try (Segment s = seg(RegionKind.MPSC); RingWriter w = s.writer("r"); RingReader r = s.reader("r")) {
+            int head = (int) s.region("r").offset() + Layout.HEAD_POSITION_OFFSET;
+            for (int round = 0; round < 100; round++) { // 100 x 128 bytes: three rings' worth of aborts
+                assertNotNull(w.tryClaim(1, 100), "round " + round);
+                w.abort();
+                assertNull(r.tryNext());
+                assertEquals(128L * (round + 1), s.buffer().getLong(head), "padding released by tryNext");
+            }
+        }
+    }
 }
