@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/framebridge/framebridge/internal/sys"
 	"github.com/framebridge/framebridge/shm"
 )
 
@@ -609,12 +610,12 @@ func (r *run) idle(lang string) (IdleResult, error) {
 	// Let start-up work (JIT, GC of start-up garbage) settle before timing.
 	time.Sleep(200 * time.Millisecond)
 	pid := p.cmd.Process.Pid
-	c0, precise, err := processCPUTime(pid)
+	c0, precise, err := sys.ProcessCPUTime(pid)
 	if err != nil {
 		return res, err
 	}
 	time.Sleep(r.cfg.Idle)
-	c1, _, err := processCPUTime(pid)
+	c1, _, err := sys.ProcessCPUTime(pid)
 	if err != nil {
 		return res, err
 	}
