@@ -112,6 +112,14 @@ inline void ZeroRange(unsigned char* data, std::uint64_t cap, std::uint64_t from
   }
 }
 
+// ZeroRange with relaxed 8-byte atomic stores, for free space a reader may be polling concurrently (a
+// writer's attach). Positions are 8-aligned.
+inline void ZeroRangeAtomic(unsigned char* data, std::uint64_t cap, std::uint64_t from, std::uint64_t to) {
+  if (to <= from) return;
+  if (to - from > cap) from = to - cap;
+  for (std::uint64_t p = from; p < to; p += 8) atomics::StoreRelaxed<std::uint64_t>(data, p & (cap - 1), 0);
+}
+
 // Positions a writer may work from: head <= tail <= head + capacity, both 8-aligned.
 inline bool PositionsOk(std::uint64_t head, std::uint64_t tail, std::uint64_t cap) {
   return head <= tail && tail - head <= cap && head % layout::kRecordAlignment == 0 &&
@@ -213,7 +221,7 @@ class Writer {
         w.Close();
         return a.Wrap("writer for ring \"%s\"", ring.c_str());
       }
-      detail::ZeroRange(w.data_, w.cap_, t, h + w.cap_);
+      detail::ZeroRangeAtomic(w.data_, w.cap_, t, h + w.cap_);
       w.tail_ = t;
       w.head_cache_ = h;
       w.seq_ = atomics::LoadRelaxed<std::uint64_t>(w.r_, layout::kNextSequenceOffset);
