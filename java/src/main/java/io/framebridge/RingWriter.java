@@ -379,12 +379,15 @@ public final class RingWriter implements AutoCloseable {
             return false;
         }
         if (spinNanos > 0) {
-            do {
+            for (int i = 1; ; i++) {
                 if (spaceReady()) {
                     return true;
                 }
                 Thread.onSpinWait();
-            } while (System.nanoTime() - start < spinNanos);
+                if ((i & 63) == 0 && System.nanoTime() - start >= spinNanos) { // the clock every 64 tries
+                    break;
+                }
+            }
         }
         for (;;) {
             Mem.getAndAddInt(b, spaceWaitersOff, 1);
