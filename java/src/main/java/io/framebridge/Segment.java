@@ -137,7 +137,15 @@ public final class Segment implements AutoCloseable {
         long size = spec.segmentSize();
         checkMappable(size);
         Native.ftruncate(fd, size);
-        Native.fallocate(fd, 0, size);
+        try {
+            Native.fallocate(fd, 0, size);
+        } catch (NativeException e) {
+            if (e.errno() == Errno.ENOSPC) {
+                throw new NativeException("posix_fallocate", Errno.ENOSPC, size + " bytes requested; free space in "
+                        + SHM_DIR + " or make the rings smaller");
+            }
+            throw e;
+        }
         if (seal) {
             Native.addSeals(fd, Native.SEAL_SHRINK | Native.SEAL_GROW | Native.SEAL_SEAL);
         }
