@@ -93,7 +93,11 @@ func TestMailboxWaitWakesOnStore(t *testing.T) {
 	w, _ := seg.MailboxWriter("m")
 	defer w.Close()
 	r, _ := seg.Mailbox("m", shm.Spin(0))
-	go func() { time.Sleep(20 * time.Millisecond); w.Store(5, []byte("v1")) }()
+	stored := make(chan struct{})
+	// Joined before w.Close: the race detector cannot see the ordering
+	// that the seqlock's atomics in shared memory provide.
+	defer func() { <-stored }()
+	go func() { time.Sleep(20 * time.Millisecond); w.Store(5, []byte("v1")); close(stored) }()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	v, err := r.Wait(ctx, 0)
