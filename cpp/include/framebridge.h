@@ -36,6 +36,7 @@ extern "C" {
 #define FRB_ECLOSED (-15)
 #define FRB_EWRONGKIND (-16)
 #define FRB_ENOMEM (-17)
+#define FRB_ECANCELED (-18)
 
 #define FRB_KIND_SPSC 1
 #define FRB_KIND_MPSC 2
@@ -102,6 +103,8 @@ int frb_writer_claim(frb_writer *w, uint32_t type, size_t n, int64_t timeout_ns,
 /* Publish the first m bytes of the claim (m <= n). */
 int frb_writer_commit(frb_writer *w, size_t m, char *err, size_t errlen);
 int frb_writer_abort(frb_writer *w);
+/* Make a waiting frb_writer_claim (now, or the next one) return FRB_ECANCELED. Any thread. */
+void frb_writer_interrupt(frb_writer *w);
 size_t frb_writer_max_payload(const frb_writer *w);
 int frb_writer_counters(const frb_writer *w, frb_ring_counters *out);
 /* Abort any claim, give the writer slot back, free. NULL is a no-op. */
@@ -112,6 +115,8 @@ int frb_reader_open(frb_segment *seg, const char *ring, frb_reader **out, char *
 void frb_reader_set_spin(frb_reader *r, int64_t spin_ns);
 /* The next frame: FRB_EEMPTY when timeout_ns == 0 and none is ready, FRB_ETIMEOUT after a timeout. */
 int frb_reader_next(frb_reader *r, int64_t timeout_ns, frb_frame *out, char *err, size_t errlen);
+/* Make a waiting frb_reader_next (now, or the next one) return FRB_ECANCELED. Any thread. */
+void frb_reader_interrupt(frb_reader *r);
 /* Free every frame returned so far. */
 int frb_reader_release(frb_reader *r);
 int frb_reader_counters(const frb_reader *r, frb_ring_counters *out);

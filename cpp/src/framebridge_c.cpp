@@ -101,7 +101,7 @@ extern "C" {
 
 const char* frb_strerror(int status) {
   if (status == FRB_ENOMEM) return "out of memory";
-  if (status > 0 || status < FRB_EWRONGKIND) return "unknown error";
+  if (status > 0 || status < FRB_ECANCELED) return "unknown error";
   return framebridge::ErrcName(static_cast<Errc>(status));
 }
 
@@ -197,6 +197,10 @@ int frb_writer_abort(frb_writer* w) {
   return static_cast<int>(w->w.Abort().code());
 }
 
+void frb_writer_interrupt(frb_writer* w) {
+  if (w != nullptr) w->w.Interrupt();
+}
+
 size_t frb_writer_max_payload(const frb_writer* w) { return w == nullptr ? 0 : w->w.max_payload(); }
 
 int frb_writer_counters(const frb_writer* w, frb_ring_counters* out) {
@@ -233,6 +237,10 @@ int frb_reader_next(frb_reader* r, int64_t timeout_ns, frb_frame* out, char* err
   out->type = f.type;
   out->seq = f.seq;
   return FRB_OK;
+}
+
+void frb_reader_interrupt(frb_reader* r) {
+  if (r != nullptr) r->r.Interrupt();
 }
 
 int frb_reader_release(frb_reader* r) {

@@ -26,6 +26,8 @@ TEST(CAbi, CodesMatchTheCppErrc) {
   EXPECT_EQ(FRB_ESTATE, static_cast<int>(framebridge::Errc::kState));
   EXPECT_EQ(FRB_ECLOSED, static_cast<int>(framebridge::Errc::kClosed));
   EXPECT_EQ(FRB_EWRONGKIND, static_cast<int>(framebridge::Errc::kWrongKind));
+  EXPECT_EQ(FRB_ECANCELED, static_cast<int>(framebridge::Errc::kCanceled));
+  EXPECT_STREQ(frb_strerror(FRB_ECANCELED), "canceled");
   EXPECT_STREQ(frb_strerror(FRB_OK), "ok");
   EXPECT_STREQ(frb_strerror(FRB_EFULL), "ring full");
   EXPECT_STREQ(frb_strerror(-1000), "unknown error");

@@ -302,3 +302,30 @@ TEST(RingThreads, BlockingSPSCWithSleepingReaderAndWriter) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(RingThreads, InterruptWakesABlockedReaderAndWriter) {
+  fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kMPSC));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  r->set_spin_nanos(0);
+  w->set_spin_nanos(0);
+  fb::Errc got = fb::Errc::kOk;
+  std::thread t([&] { got = r->Next(fb::Deadline::Never()).code(); });
+  // Interrupt until the thread has returned (the flag also covers an Interrupt before it waits).
+  r->Interrupt();
+  t.join();
+  EXPECT_EQ(got, fb::Errc::kCanceled);
+  Write(*w, 1, Payload(8, 1));
+  EXPECT_TRUE(r->Next(fb::Deadline::Never()).ok());  // an interrupt is consumed once
+
+  while (w->TryClaim(1, 1000).ok()) ASSERT_TRUE(w->Commit(1000).ok());
+  std::thread u([&] { got = w->Claim(1, 1000, fb::Deadline::Never()).code(); });
+  w->Interrupt();
+  u.join();
+  EXPECT_EQ(got, fb::Errc::kCanceled);
+}
+
+}  // namespace

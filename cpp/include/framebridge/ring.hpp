@@ -319,6 +319,16 @@ class Writer {
     r_ = nullptr;
   }
 
+  // Make a Claim that waits (now, or the next one) return ErrCanceled. Safe from any thread while the
+  // Writer exists; wakes every writer sleeping for space on this ring (they re-check).
+  void Interrupt() {
+    __atomic_store_n(&interrupt_, true, __ATOMIC_SEQ_CST);
+    if (r_ != nullptr) {
+      atomics::FetchAddSeqCst<std::uint32_t>(r_, layout::kSpaceSignalOffset, 1);
+      sys::FutexWakeAll(r_ + layout::kSpaceSignalOffset);
+    }
+  }
+
   void set_spin_nanos(std::int64_t ns) { spin_ns_ = ns < 0 ? 0 : ns; }
   std::int64_t spin_nanos() const { return spin_ns_; }
   std::size_t max_payload() const { return static_cast<std::size_t>(max_payload_); }
@@ -355,15 +365,23 @@ class Writer {
 
   // Sleep until head moves (or the deadline), checking the reader's liveness every LivenessPoll.
   // Returns ok to retry the claim, or the error to report.
+  bool TakeInterrupt() {
+    return __atomic_load_n(&interrupt_, __ATOMIC_ACQUIRE) && __atomic_exchange_n(&interrupt_, false, __ATOMIC_ACQ_REL);
+  }
+
   Status WaitSpace(std::uint64_t h_seen, Deadline dl, std::size_t n) {
     std::uint64_t sleeps = 0;
     for (;;) {
       WaitOutcome o = WaitFor(
           r_, layout::kSpaceSignalOffset, layout::kSpaceWaitersOffset,
-          [&] { return atomics::LoadSeqCst<std::uint64_t>(r_, layout::kHeadPositionOffset) != h_seen; }, spin_ns_, dl,
-          layout::kLivenessPollNanos, &sleeps);
+          [&] {
+            return __atomic_load_n(&interrupt_, __ATOMIC_ACQUIRE) ||
+                   atomics::LoadSeqCst<std::uint64_t>(r_, layout::kHeadPositionOffset) != h_seen;
+          },
+          spin_ns_, dl, layout::kLivenessPollNanos, &sleeps);
       if (sleeps != 0) atomics::FetchAddRelaxed<std::uint64_t>(r_, layout::kWriterWaitsOffset, sleeps);
       sleeps = 0;
+      if (TakeInterrupt()) return Status::Error(Errc::kCanceled, "claim %zu bytes: interrupted", n);
       if (o == WaitOutcome::kReady) return Status::Ok();
       if (o == WaitOutcome::kTimeout) return Status::Error(Errc::kTimeout, "claim %zu bytes: no space before the deadline", n);
       if (ReaderDead()) {
@@ -424,6 +442,7 @@ class Writer {
           return Status::Ok();
         }
         if (dl.is_try()) return Status::Error(Errc::kFull, "claim: claim lock held by live writer 0x%x", expected);
+        if (TakeInterrupt()) return Status::Error(Errc::kCanceled, "claim: interrupted waiting for the claim lock");
         if (!dl.is_never() && sys::MonotonicNanos() >= dl.at_ns) {
           return Status::Error(Errc::kTimeout, "claim: claim lock not acquired before the deadline");
         }
@@ -513,6 +532,7 @@ class Writer {
   std::uint64_t claim_pos_ = 0, claim_pad_ = 0, claim_size_ = 0;
   std::size_t claim_n_ = 0;
   std::uint32_t claim_type_ = 0;
+  bool interrupt_ = false;  // set by Interrupt (any thread), accessed atomically
 };
 
 class Reader {
@@ -582,6 +602,7 @@ class Reader {
         if (dl.is_try()) return Status::Error(Errc::kEmpty, "next: ring empty");
         WaitOutcome o = WaitData(
             [&] { return atomics::LoadSeqCst<std::int32_t>(rec, layout::kRecordSizeOffset) != 0; }, dl, 0);
+        if (TakeInterrupt()) return Status::Error(Errc::kCanceled, "next: interrupted");
         if (o == WaitOutcome::kTimeout) return Status::Error(Errc::kTimeout, "next: no frame before the deadline");
         continue;
       }
@@ -617,6 +638,7 @@ class Reader {
         WaitOutcome o = WaitData(
             [&] { return atomics::LoadSeqCst<std::int32_t>(rec, layout::kRecordSizeOffset) != raw; }, dl,
             layout::kLivenessPollNanos);
+        if (TakeInterrupt()) return Status::Error(Errc::kCanceled, "next: interrupted");
         if (o == WaitOutcome::kTimeout) return Status::Error(Errc::kTimeout, "next: no commit before the deadline");
         blocked_polls_ = 1;  // waited: the next pass asks /proc
         continue;
@@ -671,6 +693,16 @@ class Reader {
     r_ = nullptr;
   }
 
+  // Make a Next that waits (now, or the next one) return ErrCanceled. Safe from any thread while the
+  // Reader exists.
+  void Interrupt() {
+    __atomic_store_n(&interrupt_, true, __ATOMIC_SEQ_CST);
+    if (r_ != nullptr) {
+      atomics::FetchAddSeqCst<std::uint32_t>(r_, layout::kDataSignalOffset, 1);
+      sys::FutexWakeAll(r_ + layout::kDataSignalOffset);
+    }
+  }
+
   void set_spin_nanos(std::int64_t ns) { spin_ns_ = ns < 0 ? 0 : ns; }
   std::int64_t spin_nanos() const { return spin_ns_; }
   std::uint64_t capacity() const { return cap_; }
@@ -682,12 +714,19 @@ class Reader {
   }
 
  private:
+  // Wait on the data eventcount; kPoll also when interrupted (the caller checks TakeInterrupt).
   template <class Cond>
   WaitOutcome WaitData(Cond&& cond, Deadline dl, std::int64_t poll_ns) {
     std::uint64_t sleeps = 0;
-    WaitOutcome o = WaitFor(r_, layout::kDataSignalOffset, layout::kDataWaitersOffset, cond, spin_ns_, dl, poll_ns, &sleeps);
+    WaitOutcome o = WaitFor(
+        r_, layout::kDataSignalOffset, layout::kDataWaitersOffset,
+        [&] { return __atomic_load_n(&interrupt_, __ATOMIC_ACQUIRE) || cond(); }, spin_ns_, dl, poll_ns, &sleeps);
     if (sleeps != 0) atomics::BumpSingle(r_, layout::kReaderWaitsOffset, sleeps);
     return o;
+  }
+
+  bool TakeInterrupt() {
+    return __atomic_load_n(&interrupt_, __ATOMIC_ACQUIRE) && __atomic_exchange_n(&interrupt_, false, __ATOMIC_ACQ_REL);
   }
 
   // Frames and bytes read are published with relaxed stores at Release (one store each per batch).
@@ -723,6 +762,7 @@ class Reader {
   std::uint64_t frames_ = 0, bytes_ = 0;  // not yet published to the counters
   std::uint64_t blocked_pos_ = ~std::uint64_t{0};  // a live-looking claim we are stuck behind
   std::uint64_t blocked_polls_ = 0;
+  bool interrupt_ = false;  // set by Interrupt (any thread), accessed atomically
 };
 
 }  // namespace framebridge

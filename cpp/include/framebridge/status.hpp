@@ -31,6 +31,8 @@ enum class Errc : int {
   kState = -14,           // call out of order (Commit without Claim, ...)
   kClosed = -15,          // handle closed
   kWrongKind = -16,       // a ring opened as a mailbox or the reverse
+  // -17 is the C ABI's FRB_ENOMEM.
+  kCanceled = -18,        // a blocking call was interrupted (Interrupt)
 };
 
 inline const char* ErrcName(Errc c) {
@@ -52,6 +54,7 @@ inline const char* ErrcName(Errc c) {
     case Errc::kState: return "call out of order";
     case Errc::kClosed: return "closed";
     case Errc::kWrongKind: return "wrong region kind";
+    case Errc::kCanceled: return "canceled";
   }
   return "unknown error";
 }
