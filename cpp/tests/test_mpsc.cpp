@@ -168,3 +168,28 @@ TEST(MPSC, ClosingAWriterAbortsItsClaim) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(MPSC, AReaderThatSawOnlyPaddingReleasesItSoAbortsNeverFillTheRing) {
+  fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kMPSC));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  for (int i = 0; i < 50; ++i) {  // 50 aborted 1 KiB claims: 12 rings' worth
+    auto c = w->TryClaim(1, 1000);
+    ASSERT_TRUE(c.ok()) << "claim " << i << ": " << c.status().message();
+    ASSERT_TRUE(w->Abort().ok());
+    EXPECT_EQ(r->TryNext().code(), fb::Errc::kEmpty);
+  }
+  EXPECT_EQ(r->counters().head, r->counters().tail);
+  // After a delivered frame the reader keeps its batch until the caller releases.
+  fbtest::Write(*w, 1, fbtest::Payload(8, 1));
+  ASSERT_TRUE(r->TryNext().ok());
+  ASSERT_TRUE(w->TryClaim(1, 8).ok());
+  ASSERT_TRUE(w->Abort().ok());
+  EXPECT_EQ(r->TryNext().code(), fb::Errc::kEmpty);
+  EXPECT_LT(r->counters().head, r->counters().tail);
+}
+
+}  // namespace

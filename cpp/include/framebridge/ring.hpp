@@ -590,6 +590,10 @@ class Reader {
     if (r_ == nullptr) return Status::Error(Errc::kClosed, "next: reader is closed");
     for (;;) {
       if (read_pos_ - released_pos_ >= cap_) {
+        if (!delivered_) {  // only padding since the last Release: free it ourselves (§5.3)
+          Release();
+          continue;
+        }
         // The frames read but not released fill the ring: nothing new can follow until Release.
         if (dl.is_try()) return Status::Error(Errc::kEmpty, "next: the unreleased frames fill the ring");
         return Status::Error(Errc::kState, "next: the unreleased frames fill the ring; Release before reading more");
@@ -599,6 +603,7 @@ class Reader {
       const std::int32_t raw = atomics::LoadAcquire<std::int32_t>(rec, layout::kRecordSizeOffset);
       if (raw == 0) {
         // Nothing written here yet.
+        ReleaseIfOnlyPadding();
         if (dl.is_try()) return Status::Error(Errc::kEmpty, "next: ring empty");
         WaitOutcome o = WaitData(
             [&] { return atomics::LoadSeqCst<std::int32_t>(rec, layout::kRecordSizeOffset) != 0; }, dl, 0);
@@ -634,6 +639,7 @@ class Reader {
           atomics::BumpSingle(r_, layout::kAbandonedRecordsOffset, 1);
           continue;
         }
+        ReleaseIfOnlyPadding();
         if (dl.is_try()) return Status::Error(Errc::kEmpty, "next: the next record is still being written");
         WaitOutcome o = WaitData(
             [&] { return atomics::LoadSeqCst<std::int32_t>(rec, layout::kRecordSizeOffset) != raw; }, dl,
@@ -658,6 +664,7 @@ class Reader {
       read_pos_ += size;
       ++frames_;
       bytes_ += length;
+      delivered_ = true;
       return Status::Ok();
     }
   }
@@ -674,6 +681,7 @@ class Reader {
   Status Release() {
     if (r_ == nullptr) return Status::Error(Errc::kClosed, "release: reader is closed");
     PublishCounters();
+    delivered_ = false;
     if (read_pos_ == released_pos_) return Status::Ok();
     atomics::StoreRelaxed<std::uint64_t>(r_, layout::kReaderReleaseToOffset, read_pos_);
     detail::ZeroRange(data_, cap_, released_pos_, read_pos_);
@@ -729,6 +737,13 @@ class Reader {
     return __atomic_load_n(&interrupt_, __ATOMIC_ACQUIRE) && __atomic_exchange_n(&interrupt_, false, __ATOMIC_ACQ_REL);
   }
 
+  // §5.3: a reader that delivered no frame since its last Release (it skipped only padding: wrap, aborted
+  // or recovered claims) releases before it reports empty or sleeps, or writers waiting for that space
+  // and the reader would wait for each other. No frame view is invalidated: none was handed out.
+  void ReleaseIfOnlyPadding() {
+    if (!delivered_ && read_pos_ != released_pos_) Release();
+  }
+
   // Frames and bytes read are published with relaxed stores at Release (one store each per batch).
   void PublishCounters() {
     if (frames_ != 0) atomics::BumpSingle(r_, layout::kFramesReadOffset, frames_);
@@ -763,6 +778,7 @@ class Reader {
   std::uint64_t blocked_pos_ = ~std::uint64_t{0};  // a live-looking claim we are stuck behind
   std::uint64_t blocked_polls_ = 0;
   bool interrupt_ = false;  // set by Interrupt (any thread), accessed atomically
+  bool delivered_ = false;  // a frame was returned since the last Release
 };
 
 }  // namespace framebridge
