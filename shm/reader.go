@@ -30,6 +30,7 @@ type Reader struct {
 	cBad, cAbandoned                 counter
 
 	blockedPolls uint32 // consecutive TryNext calls stuck behind a claim
+	holding      bool   // a frame was delivered since the last Release
 	sleeper      waiter
 	closed       bool
 }
@@ -108,11 +109,13 @@ func (r *Reader) poll(checkLiveness bool) (Frame, pollState, error) {
 		if r.readPos-r.releasedPos >= r.capacity {
 			// A whole ring read and not released: the size word here is
 			// our own oldest record's. Nothing new before a Release.
+			r.releasePadding()
 			return Frame{}, pollEmpty, nil
 		}
 		idx := r.readPos & r.mask
 		raw := atomic.LoadInt32(i32At(r.data, idx+RecordSizeOffset))
 		if raw == 0 {
+			r.releasePadding()
 			return Frame{}, pollEmpty, nil
 		}
 		size := uint64(raw)
@@ -138,10 +141,12 @@ func (r *Reader) poll(checkLiveness bool) (Frame, pollState, error) {
 				return Frame{}, pollEmpty, r.skipCorrupt("record size", r.readPos, size, "claimed record shorter than its header")
 			}
 			if !checkLiveness {
+				r.releasePadding()
 				return Frame{}, pollBlocked, nil
 			}
 			token := load32(r.data, idx+RecordWriterOffset)
 			if !r.writerDead(token) {
+				r.releasePadding()
 				return Frame{}, pollBlocked, nil
 			}
 			// The writer can never commit: turn its claim into padding (§5.4).
@@ -171,7 +176,17 @@ func (r *Reader) poll(checkLiveness bool) (Frame, pollState, error) {
 		r.readPos += size
 		r.frames++
 		r.bytes += length
+		r.holding = true
 		return f, pollGot, nil
+	}
+}
+
+// releasePadding frees padding read since the last Release when no frame
+// was delivered since: nobody else will release it, and a writer waiting
+// for that space would wait for this reader forever (layout.md §5.3).
+func (r *Reader) releasePadding() {
+	if !r.holding && r.readPos != r.releasedPos {
+		r.Release()
 	}
 }
 
@@ -245,6 +260,7 @@ func (r *Reader) Release() {
 	put64(r.ctrl, ReaderReleaseToOffset, r.readPos) // lets a successor finish a release we die in
 	r.zero(r.releasedPos, r.readPos)
 	r.releasedPos = r.readPos
+	r.holding = false
 	atomic.StoreUint64(r.head, r.readPos)
 	r.cFrames.setRelaxed(r.frames)
 	r.cBytes.setRelaxed(r.bytes)
@@ -257,6 +273,9 @@ func (r *Reader) Release() {
 // zero clears the data bytes of positions [from, to): free space must read
 // as zero, since a size word of 0 means "nothing written here yet".
 func (rg *ring) zero(from, to uint64) {
+	if to == from {
+		return // from&mask == to&mask would otherwise read as "the whole ring"
+	}
 	if to-from >= rg.capacity {
 		clear(rg.data)
 		return

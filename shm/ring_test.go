@@ -410,3 +410,60 @@ func TestMPSCLockOfADeadHolderIsStolenAndItsClaimAdopted(t *testing.T) {
 		t.Fatalf("abandoned %d, want 1", rings[0].AbandonedRecords)
 	}
 }
+
+// Aborted MPSC claims become padding that only the reader can free: a reader
+// that has read nothing but padding must free it before it waits, or a
+// writer waiting for that space and the reader wait for each other.
+func TestReaderFreesPaddingBeforeWaiting(t *testing.T) {
+	seg := shmtest.NewSegment(t, oneRing(shm.MPSC, 4096))
+	w, r := pair(t, seg, shm.Spin(0))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < 200; i++ { // six rings' worth of aborted claims
+			if _, err := w.Claim(ctx, 1, 100); err != nil {
+				done <- err
+				return
+			}
+			w.Abort()
+		}
+		done <- w.Write(ctx, 1, []byte("after the aborts"))
+	}()
+	f, err := r.Next(ctx)
+	if err != nil || string(f.Data) != "after the aborts" {
+		t.Fatalf("%q %v", f.Data, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A writer re-attaching to an exactly full SPSC ring must not wipe it.
+func TestWriterReattachingToAFullRingKeepsEveryFrame(t *testing.T) {
+	seg := shmtest.NewSegment(t, oneRing(shm.SPSC, 4096))
+	w, err := seg.Writer("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for ; ; n++ {
+		if _, err := w.TryClaim(1, 104); err != nil { // 128-byte records fill 4096 exactly
+			break
+		}
+		w.Commit(104)
+	}
+	w.Close()
+	w, err = seg.Writer("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	r, _ := seg.Reader("r")
+	defer r.Close()
+	for i := 0; i < n; i++ {
+		if _, ok, err := r.TryNext(); !ok || err != nil {
+			t.Fatalf("frame %d of %d lost after the writer re-attached: %v", i, n, err)
+		}
+	}
+}
