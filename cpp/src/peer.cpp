@@ -323,14 +323,14 @@ int CmdPing(const Options& o) {
     std::memcpy(c.data + 4, &i, 8);
     MustCommit(out, s);
     fb::Frame f = MustNext(in);
+    const std::int64_t t1 = fb::sys::MonotonicNanos();  // Release (zeroing) is off the timed path
     std::uint32_t fw;
     std::uint64_t fi;
-    if (f.size < 12) Fail("echo %" PRIu64 ": %zu bytes", i, f.size);
+    if (f.size != s || f.type != kDataType) Fail("echo %" PRIu64 ": %zu bytes of type %u", i, f.size, f.type);
     std::memcpy(&fw, f.data, 4);
     std::memcpy(&fi, f.data + 4, 8);
     if (fw != 0 || fi != i) Fail("echo %" PRIu64 ": got writer %u index %" PRIu64, i, fw, fi);
     in.Release();
-    const std::int64_t t1 = fb::sys::MonotonicNanos();
     if (i >= o.warmup) rtt.push_back(t1 - t0);
   }
   fb::Claimed c = MustClaim(out, kStopType, s);
