@@ -155,6 +155,59 @@ TEST(Golden, ImagesReadAsTheManifestSays) {
   std::printf("golden: %zu images, %d frames checked\n", m["images"].a.size(), g_frames_checked);
 }
 
+// A C++-created segment with an image's regions has the same header bytes as Go's, except the creator's
+// pid, start time and creation time; and an untouched ring control block of Go's image matches ours.
+TEST(Golden, CppCreatesTheHeaderBytesGoCreates) {
+  std::string text;
+  if (!ReadFile(Dir() + "/manifest.json", &text)) {
+    GTEST_SKIP() << "no golden manifest at " << Dir() << "/manifest.json (the Go side writes it)";
+  }
+  fbjson::Value m;
+  std::string err;
+  ASSERT_TRUE(fbjson::Parser(text).Parse(&m, &err)) << err;
+  int compared = 0;
+  for (const fbjson::Value& img : m["images"].a) {
+    if (!img["attach_error"].is_null()) continue;
+    SCOPED_TRACE("image " + img["file"].s);
+    fb::Spec spec;
+    bool mailbox_seen = false, rings_first = true;
+    for (const fbjson::Value& r : img["regions"].a) {
+      if (r["kind"].s == "mailbox") {
+        spec.mailboxes.push_back({r["name"].s, r["capacity"].u});
+        mailbox_seen = true;
+      } else {
+        rings_first = rings_first && !mailbox_seen;
+        spec.rings.push_back({r["name"].s, r["kind"].s == "mpsc" ? fb::RegionKind::kMPSC : fb::RegionKind::kSPSC,
+                              r["capacity"].u});
+      }
+    }
+    if (!rings_first) continue;  // not expressible as rings-then-mailboxes
+    std::string go;
+    ASSERT_TRUE(ReadFile(Dir() + "/" + img["file"].s, &go));
+    auto seg = fb::Segment::CreateMemfd("golden", spec);
+    ASSERT_TRUE(seg.ok()) << seg.status().message();
+    ASSERT_EQ(seg->size(), go.size());
+    const unsigned char* cpp = seg->base();
+    const auto* gob = reinterpret_cast<const unsigned char*>(go.data());
+    for (std::size_t i = 0; i < fb::layout::kHeaderLength; ++i) {
+      const bool varies = (i >= fb::layout::kCreatorPIDOffset && i < fb::layout::kRegionCountOffset) ||
+                          (i >= fb::layout::kCreatorStartOffset && i < fb::layout::kHeaderReserved0Offset);
+      if (!varies) {
+        ASSERT_EQ(cpp[i], gob[i]) << "header byte " << i;
+      }
+    }
+    if (img["file"].s == "empty.seg") {
+      const std::size_t r = static_cast<std::size_t>(seg->region(0).offset);
+      for (std::size_t i = 0; i < fb::layout::kRingControlLength + seg->region(0).capacity; ++i) {
+        if (i >= fb::layout::kReaderSlotOffset && i < fb::layout::kRingReservedOffset) continue;  // owner words
+        ASSERT_EQ(cpp[r + i], gob[r + i]) << "ring byte " << i;
+      }
+    }
+    ++compared;
+  }
+  EXPECT_GT(compared, 0);
+}
+
 TEST(Golden, JsonParser) {
   fbjson::Value v;
   std::string err;
