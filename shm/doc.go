@@ -29,7 +29,8 @@
 //   - Views returned by Claim and Next alias shared memory; a peer may still
 //     be writing bytes it does not own. Validate frame contents as untrusted input.
 //   - Do not Close a Segment while its Writers, Readers or Mailboxes are in
-//     use: their views point into the mapping.
+//     use: their views point into the mapping. Handles merely left open are
+//     safe (a pending context wake-up no longer touches a closed segment).
 //   - Writer, Reader and Mailbox are not safe for concurrent use; give each
 //     goroutine its own writer (MPSC) and keep one goroutine per reader.
 //   - Blocking calls pin an OS thread while asleep in the futex.

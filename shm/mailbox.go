@@ -49,7 +49,7 @@ func (s *Segment) Mailbox(name string, opts ...Option) (*Mailbox, error) {
 		owner:    slotAt(mem, MailboxWriterOwnerOffset),
 		cfg:      defaultConfig(opts),
 	}
-	m.wait.init(m.ec)
+	m.wait.init(s, m.ec)
 	return m, nil
 }
 

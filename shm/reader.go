@@ -82,7 +82,7 @@ func (s *Segment) Reader(name string, opts ...Option) (*Reader, error) {
 	r.cBad = newCounter(rg.ctrl, BadRecordsOffset)
 	r.cAbandoned = newCounter(rg.ctrl, AbandonedRecordsOffset)
 	r.frames, r.bytes, r.waits, r.wakes, r.bad = r.cFrames.load(), r.cBytes.load(), r.cWaits.load(), r.cWakes.load(), r.cBad.load()
-	r.sleeper.init(rg.dataEC)
+	r.sleeper.init(s, rg.dataEC)
 	return r, nil
 }
 

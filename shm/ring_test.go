@@ -467,3 +467,28 @@ func TestWriterReattachingToAFullRingKeepsEveryFrame(t *testing.T) {
 		}
 	}
 }
+
+// A reader left open (armed on a context) when its segment is closed must
+// not touch the unmapped memory when that context is cancelled later.
+func TestCancelAfterTheSegmentClosedIsHarmless(t *testing.T) {
+	seg, err := shm.CreateMemfd("t", oneRing(shm.SPSC, 4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := seg.Writer("r")
+	r, _ := seg.Reader("r", shm.Spin(0))
+	ctx, cancel := context.WithCancel(context.Background())
+	wrote := make(chan struct{})
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		w.Write(context.Background(), 1, []byte("x"))
+		close(wrote)
+	}()
+	if _, err := r.Next(ctx); err != nil { // sleeps armed on ctx, woken by the frame
+		t.Fatal(err)
+	}
+	<-wrote
+	seg.Close() // reader and writer still open, the wake-up still registered
+	cancel()    // runs the wake-up now
+	time.Sleep(20 * time.Millisecond)
+}

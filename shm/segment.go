@@ -83,7 +83,7 @@ type Segment struct {
 
 	readOnly bool
 
-	mu     sync.Mutex
+	mu     sync.RWMutex // Close holds it to unmap; wake-ups hold it shared
 	closed atomic.Bool
 }
 

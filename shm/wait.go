@@ -98,6 +98,7 @@ func (e eventcount) poke() {
 // kept while the same ctx is used so that blocking waits allocate nothing
 // in steady state.
 type waiter struct {
+	seg   *Segment
 	ec    eventcount
 	armed context.Context
 	stop  func() bool
@@ -110,15 +111,20 @@ type waiter struct {
 	closed bool
 }
 
-func (w *waiter) init(ec eventcount) {
-	w.ec = ec
+func (w *waiter) init(seg *Segment, ec eventcount) {
+	w.seg, w.ec = seg, ec
 	w.wake = w.fire
 }
 
+// fire runs on its own goroutine. Holding the segment's read lock keeps the
+// mapping alive while it pokes; Segment.Close takes the write lock to unmap,
+// so a handle left open when its segment closes is never a use after unmap.
 func (w *waiter) fire() {
+	w.seg.mu.RLock()
+	defer w.seg.mu.RUnlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.closed {
+	if !w.closed && !w.seg.closed.Load() {
 		w.ec.poke()
 	}
 }

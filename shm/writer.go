@@ -185,7 +185,7 @@ func (s *Segment) Writer(name string, opts ...Option) (*Writer, error) {
 	w.cFull = newCounter(rg.ctrl, FullStallsOffset)
 	w.cWaits = newCounter(rg.ctrl, WriterWaitsOffset)
 	w.cWakes = newCounter(rg.ctrl, WriterWakesOffset)
-	w.space.init(rg.spaceEC)
+	w.space.init(s, rg.spaceEC)
 	if rg.kind == SPSC {
 		// Resume after a previous writer: its published tail is ours, plus
 		// anything it committed without publishing the tail.
