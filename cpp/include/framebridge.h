@@ -90,6 +90,8 @@ int frb_segment_fd(const frb_segment *seg);
 void *frb_segment_base(const frb_segment *seg);
 uint64_t frb_segment_size(const frb_segment *seg);
 uint64_t frb_segment_generation(const frb_segment *seg);
+/* 1 if the name now refers to another generation (or nothing): re-attach; 0 if not (or a memfd). */
+int frb_segment_is_stale(const frb_segment *seg);
 /* Remove a named segment's name (mappings stay valid). */
 int frb_segment_unlink(frb_segment *seg, char *err, size_t errlen);
 /* Unmap and free. NULL is a no-op. */

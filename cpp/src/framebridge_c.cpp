@@ -151,6 +151,8 @@ void* frb_segment_base(const frb_segment* seg) { return seg == nullptr ? nullptr
 uint64_t frb_segment_size(const frb_segment* seg) { return seg == nullptr ? 0 : seg->seg.size(); }
 uint64_t frb_segment_generation(const frb_segment* seg) { return seg == nullptr ? 0 : seg->seg.generation(); }
 
+int frb_segment_is_stale(const frb_segment* seg) { return seg != nullptr && seg->seg.IsStale() ? 1 : 0; }
+
 int frb_segment_unlink(frb_segment* seg, char* err, size_t errlen) {
   if (seg == nullptr) return FailMsg(FRB_EINVAL, "segment is NULL", err, errlen);
   Status st = seg->seg.Unlink();

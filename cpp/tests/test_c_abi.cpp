@@ -51,6 +51,35 @@ TEST(CAbi, ErrorsComeWithAMessageInTheSameCall) {
   EXPECT_EQ(frb_segment_create_memfd("x", &kind, 1, &seg, err, sizeof err), FRB_EINVAL);
 }
 
+TEST(CAbi, NamedSegmentsAndMailboxWaits) {
+  const std::string name = "frb-cabi-" + std::to_string(getpid());
+  frb_region_spec spec[2] = {{"r", FRB_KIND_MPSC, 8192}, {"m", FRB_KIND_MAILBOX, 16}};
+  frb_segment* a = nullptr;
+  frb_segment* b = nullptr;
+  char err[256];
+  ASSERT_EQ(frb_segment_create(name.c_str(), spec, 2, 0, &a, err, sizeof err), FRB_OK) << err;
+  EXPECT_EQ(frb_segment_create(name.c_str(), spec, 2, 0, &b, err, sizeof err), FRB_EEXIST);
+  EXPECT_EQ(frb_segment_create(name.c_str(), spec, 2, FRB_CREATE_REPLACE_STALE, &b, err, sizeof err), FRB_EEXIST);
+  EXPECT_EQ(frb_segment_create(name.c_str(), spec, 2, 8, &b, err, sizeof err), FRB_EINVAL);
+  ASSERT_EQ(frb_segment_attach(name.c_str(), &b, err, sizeof err), FRB_OK) << err;
+  EXPECT_EQ(frb_segment_is_stale(b), 0);
+  frb_mailbox* mb = nullptr;
+  ASSERT_EQ(frb_mailbox_open(b, "m", &mb, err, sizeof err), FRB_OK);
+  EXPECT_EQ(frb_mailbox_capacity(mb), 16u);
+  EXPECT_EQ(frb_mailbox_wait(mb, 0, 1000000), FRB_ETIMEOUT);
+  EXPECT_EQ(frb_mailbox_store(mb, 1, "0123456789abcdefX", 17, err, sizeof err), FRB_ETOOLARGE);
+  ASSERT_EQ(frb_mailbox_store(mb, 1, "hi", 2, err, sizeof err), FRB_OK);
+  EXPECT_EQ(frb_mailbox_wait(mb, 0, -1), FRB_OK);
+  frb_mailbox_close(mb);
+  EXPECT_EQ(frb_mailbox_open(b, "r", &mb, err, sizeof err), FRB_EWRONGKIND);
+  EXPECT_EQ(mb, nullptr);
+  ASSERT_EQ(frb_segment_unlink(a, err, sizeof err), FRB_OK);
+  EXPECT_EQ(frb_segment_is_stale(b), 1);
+  EXPECT_EQ(frb_segment_unlink(a, err, sizeof err), FRB_ESYSTEM);
+  frb_segment_close(b);
+  frb_segment_close(a);
+}
+
 TEST(CAbi, AttachByFdAndTimeouts) {
   frb_region_spec spec = {"r", FRB_KIND_SPSC, 4096};
   frb_segment* a = nullptr;
