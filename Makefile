@@ -31,6 +31,12 @@ deps:
 	fi
 	@command -v $(GO) >/dev/null || { echo "deps: Go 1.24 or newer is required (https://go.dev/dl/)"; exit 1; }
 	@$(GO) mod download
+	@# capnpc-go, the Cap'n Proto Go plugin, built from the pinned module version (go.mod) into bin/.
+	@v=$$($(GO) list -m -f '{{.Version}}' capnproto.org/go/capnp/v3); \
+	if [ ! -x $(BIN)/capnpc-go ] || [ "$$(cat $(BIN)/capnpc-go.version 2>/dev/null)" != "$$v" ]; then \
+		echo "deps: go install capnproto.org/go/capnp/v3/capnpc-go@$$v into $(BIN)/"; \
+		GOBIN=$(CURDIR)/$(BIN) $(GO) install capnproto.org/go/capnp/v3/capnpc-go@$$v && echo "$$v" >$(BIN)/capnpc-go.version; \
+	fi
 
 ## build: the CLI, and the C++ and Java libraries and peers when present.
 build: deps
@@ -88,13 +94,22 @@ bench-json:
 	@$(MAKE) -s build >&2
 	@$(BIN)/framebridge bench --quick --json
 
-## generate: golden segment images (and, later, generated schema code).
-generate:
-	$(GO) test -count=1 -run 'TestGoldenImages$$' ./shm -update
+# Every path `make generate` writes (schemas/generate.sh lists them).
+GENERATED := schemas frames/fb frames/framescapnp \
+             cpp/include/framebridge/frames/frame_generated.h \
+             cpp/include/framebridge/frames/frame.capnp.h cpp/include/framebridge/frames/frame.capnp.c++ \
+             java/src/main/java/io/framebridge/frames/fb
 
-## check-generated: regenerating must not change any committed file.
+## generate: golden segment images and the code generated from schemas/frame.fbs and frame.capnp.
+generate: deps
+	$(GO) test -count=1 -run 'TestGoldenImages$$' ./shm -update
+	GO=$(GO) CAPNPC_GO=$(CURDIR)/$(BIN)/capnpc-go schemas/generate.sh
+
+## check-generated: regenerating must not change any committed file (nor leave an untracked one).
 check-generated: generate
-	@git diff --exit-code -- schemas || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+	@git diff --exit-code -- $(GENERATED) || { echo "generated files are stale: run 'make generate' and commit"; exit 1; }
+	@new=$$(git ls-files --others --exclude-standard -- $(filter-out schemas,$(GENERATED))); \
+	if [ -n "$$new" ]; then echo "generated files not committed:"; echo "$$new"; exit 1; fi
 
 ## fmt: verify formatting (changes nothing).
 fmt:
