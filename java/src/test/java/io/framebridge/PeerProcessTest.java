@@ -35,8 +35,7 @@ class PeerProcessTest {
             cmd.add("-XX:TieredStopAtLevel=1");
             cmd.add("-Xss512k");
             cmd.add("-cp");
-            String cp = System.getProperty("framebridge.peer.classpath");
-            cmd.add(cp != null ? cp : System.getProperty("java.class.path"));
+            cmd.add(peerClasspath());
             cmd.add("io.framebridge.tools.Peer");
             cmd.addAll(List.of(args));
             p = new ProcessBuilder(cmd).start();
@@ -106,6 +105,21 @@ class PeerProcessTest {
                     return "stdout=" + all + " stderr=" + err;
                 }
             }
+        }
+    }
+
+    /** target/classes (the peer's classes and native library) plus the FlatBuffers runtime jar. */
+    static String peerClasspath() {
+        String cp = System.getProperty("framebridge.peer.classpath");
+        if (cp == null) {
+            return System.getProperty("java.class.path");
+        }
+        try {
+            Path fb = Path.of(com.google.flatbuffers.FlatBufferBuilder.class.getProtectionDomain().getCodeSource()
+                    .getLocation().toURI());
+            return cp + File.pathSeparator + fb;
+        } catch (java.net.URISyntaxException e) {
+            throw new IllegalStateException(e);
         }
     }
 
