@@ -16,6 +16,7 @@ func TestMain(m *testing.M) {
 		"scribble":       scribble,
 		"tolerant-write": tolerantWrite,
 		"tolerant-read":  tolerantRead,
+		"full-shm":       createOnFullShm,
 	})
 	os.Exit(m.Run())
 }
