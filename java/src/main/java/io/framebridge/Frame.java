@@ -20,10 +20,17 @@ public final class Frame {
     private int length;
     private int type;
     private long sequence;
+    /** Reader frames: a read-only duplicate of the mapping for {@link #inPlaceBuffer()} (made once). */
+    private ByteBuffer inPlace;
 
     Frame(ByteBuffer segment, boolean writable) {
         this.buf = segment;
         this.writable = writable;
+    }
+
+    /** The whole mapped segment (package use: typed writers slice their claim from it). */
+    ByteBuffer segmentBuffer() {
+        return buf;
     }
 
     void set(int offset, int length, int type, long sequence) {
@@ -154,6 +161,30 @@ public final class Frame {
     public ByteBuffer byteBuffer() {
         ByteBuffer s = buf.slice(offset, length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
         return writable ? s : s.asReadOnlyBuffer().order(java.nio.ByteOrder.LITTLE_ENDIAN);
+    }
+
+    /**
+     * A reader's frame as a read-only little-endian ByteBuffer <em>without allocating</em>: one buffer
+     * object per reader (the same on every call), over the mapping, with {@code position()} = the payload's
+     * first byte and {@code limit()} = just past its last. Absolute accessors take segment offsets, as the
+     * FlatBuffers runtime uses them ({@code Envelope.getRootAsEnvelope(frame.inPlaceBuffer(), env)} reads
+     * in place). Reads past the frame's end throw; reads before its start are not prevented by the buffer,
+     * so verify a frame before handing it to generated accessors ({@code io.framebridge.frames}). Valid,
+     * like the frame, until {@link RingReader#release()}; the next {@code next()} repositions it.
+     *
+     * @throws UnsupportedOperationException for a writer's claim (use {@link #byteBuffer()})
+     */
+    public ByteBuffer inPlaceBuffer() {
+        if (writable) {
+            throw new UnsupportedOperationException("inPlaceBuffer is for frames read from a ring; a claim has byteBuffer()");
+        }
+        ByteBuffer v = inPlace;
+        if (v == null) {
+            v = buf.asReadOnlyBuffer().order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            inPlace = v;
+        }
+        v.limit(offset + length).position(offset);
+        return v;
     }
 
     @Override

@@ -206,6 +206,43 @@ class PeerProcessTest {
     }
 
     @Test
+    void typedJavaWriterToJavaReaderChecksEveryField() throws Exception {
+        String name = create(new Spec().ring("t", RegionKind.MPSC, 16384));
+        PeerProc r = start("typed-read", "--segment", name, "--ring", "t", "--count", "1200", "--writers", "2",
+                "--release-every", "5");
+        r.await("ready");
+        PeerProc w0 = start("typed-write", "--segment", name, "--ring", "t", "--count", "600", "--writer", "0");
+        PeerProc w1 = start("typed-write", "--segment", name, "--ring", "t", "--count", "600", "--writer", "1",
+                "--format", "fbs");
+        assertTrue(w0.ok().startsWith("ok frames=600"));
+        assertTrue(w1.ok().startsWith("ok frames=600"));
+        assertEquals("ok frames=1200", r.ok());
+    }
+
+    @Test
+    void typedPingAgainstTypedEcho() throws Exception {
+        String name = create(new Spec().ring("a", RegionKind.SPSC, 16384).ring("b", RegionKind.SPSC, 16384));
+        for (String payload : new String[] {"model", "minimal"}) {
+            PeerProc e = start("typed-echo", "--segment", name, "--in", "a", "--out", "b");
+            e.await("ready");
+            PeerProc p = start("typed-ping", "--segment", name, "--out", "a", "--in", "b", "--iters", "2000", "--warmup", "200",
+                    "--payload", payload);
+            String line = p.ok();
+            assertTrue(line.matches("ok p50_ns=\\d+ p99_ns=\\d+ iters=2000 bytes=\\d+"), line);
+            assertEquals("ok frames=2201", e.ok());
+        }
+    }
+
+    @Test
+    void capnpIsAUsageErrorInJava() throws Exception {
+        PeerProc p = start("typed-read", "--segment", "x", "--ring", "r", "--count", "1", "--format", "capnp");
+        assertTrue(p.p.waitFor(TIMEOUT_S, TimeUnit.SECONDS));
+        assertEquals(2, p.p.exitValue());
+        Thread.sleep(50);
+        assertTrue(p.describe().contains("FlatBuffers only"), p.describe());
+    }
+
+    @Test
     void usageErrorsExitTwo() throws Exception {
         PeerProc p = start("write", "--ring", "r");
         assertTrue(p.p.waitFor(TIMEOUT_S, TimeUnit.SECONDS));

@@ -1,9 +1,21 @@
 package io.framebridge.tools;
 
+import com.google.flatbuffers.FlatBufferBuilder;
+import io.framebridge.CorruptFrameException;
 import io.framebridge.Frame;
 import io.framebridge.RingReader;
 import io.framebridge.RingWriter;
 import io.framebridge.Segment;
+import io.framebridge.TypedWriter;
+import io.framebridge.frames.EnvelopeReader;
+import io.framebridge.frames.Envelopes;
+import io.framebridge.frames.fb.DType;
+import io.framebridge.frames.fb.Envelope;
+import io.framebridge.frames.fb.Kind;
+import io.framebridge.frames.fb.ModelRequest;
+import io.framebridge.frames.fb.ModelResponse;
+import io.framebridge.frames.fb.Payload;
+import io.framebridge.frames.fb.Tensor;
 import java.io.PrintStream;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -13,7 +25,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The Java peer program of docs/peers.md: {@code write}, {@code read}, {@code echo}, {@code ping},
- * {@code stream-write}, {@code stream-read}. Prints {@code ready} once attached, a final {@code ok ...}
+ * {@code stream-write}, {@code stream-read}, and the typed-frame commands {@code typed-write},
+ * {@code typed-read}, {@code typed-echo}, {@code typed-ping} (FlatBuffers only: {@code --format capnp} is a
+ * usage error, Java has no Cap'n Proto code generator here). Prints {@code ready} once attached, a final {@code ok ...}
  * line and exits 0; a failed check prints {@code FAIL: ...} and exits 1; usage errors exit 2.
  *
  * <pre>java -cp framebridge-0.1.0-SNAPSHOT.jar io.framebridge.tools.Peer read --segment S --ring r --count 1000 --writers 2</pre>
@@ -57,6 +71,8 @@ public final class Peer {
     private int releaseEvery = 16;
     private int iters = 10000;
     private int warmup = 1000;
+    private String format = "fbs";
+    private String payload = "model";
     private Random rng;
     private Segment seg;
 
@@ -71,7 +87,8 @@ public final class Peer {
     /** Runs one command; returns the exit code (0 ok, 1 failed check, 2 usage). */
     public static int run(String[] args, PrintStream out, PrintStream err) {
         if (args.length == 0) {
-            err.println("usage: Peer write|read|echo|ping|stream-write|stream-read [flags] (see docs/peers.md)");
+            err.println("usage: Peer write|read|echo|ping|stream-write|stream-read|typed-write|typed-read|typed-echo|typed-ping"
+                    + " [flags] (see docs/peers.md)");
             return 2;
         }
         Peer p = new Peer(out);
@@ -86,6 +103,10 @@ public final class Peer {
                 case "ping": p.ping(); break;
                 case "stream-write": p.streamWrite(); break;
                 case "stream-read": p.streamRead(); break;
+                case "typed-write": p.typedWrite(); break;
+                case "typed-read": p.typedRead(); break;
+                case "typed-echo": p.typedEcho(); break;
+                case "typed-ping": p.typedPing(); break;
                 default: throw new UsageException("unknown command " + cmd);
             }
             return 0;
@@ -146,6 +167,8 @@ public final class Peer {
                     case "release-every": releaseEvery = Integer.parseInt(val); break;
                     case "iters": iters = Integer.parseInt(val); break;
                     case "warmup": warmup = Integer.parseInt(val); break;
+                    case "format": format = val; break;
+                    case "payload": payload = val; break;
                     default: throw new UsageException("unknown flag --" + e.getKey());
                 }
             }
@@ -154,6 +177,16 @@ public final class Peer {
         }
         if (segment == null || segment.isEmpty()) {
             throw new UsageException("--segment is required");
+        }
+        if (format.equals("capnp")) {
+            throw new UsageException("--format capnp: the Java peer speaks FlatBuffers only (there is no Cap'n Proto"
+                    + " code generator for Java here); use --format fbs");
+        }
+        if (!format.equals("fbs")) {
+            throw new UsageException("--format " + format + ": want fbs (or capnp, Go and C++ only)");
+        }
+        if (!payload.equals("model") && !payload.equals("minimal")) {
+            throw new UsageException("--payload " + payload + ": want model or minimal");
         }
         if (count < 0 || writers < 1 || writer < 0 || releaseEvery < 1 || iters < 1 || warmup < 0 || pauseUs < 0) {
             throw new UsageException("negative or zero count, writers, release-every or iters");
@@ -434,6 +467,207 @@ public final class Peer {
                     pending = 0;
                 }
             }
+        }
+    }
+
+    // ---- typed frames (docs/peers.md "Typed frames", docs/schemas.md) ------------------------------------
+
+    private void typedWrite() throws UsageException {
+        need(ring);
+        seg = Segment.attach(segment);
+        try (RingWriter w = openWriter(ring)) {
+            TypedWriter tw = new TypedWriter(w);
+            say("ready");
+            int wr = writer;
+            for (long i = 0; i < count; i++) {
+                long idx = i;
+                tw.build(Envelopes.TYPE, Envelopes.FILE_IDENTIFIER, b -> TestEnvelopes.build(b, wr, idx));
+            }
+            say("ok frames=" + count + " fallbacks=" + tw.fallbacks() + " bound=" + tw.bound());
+        }
+    }
+
+    private void typedRead() throws UsageException, CheckFailed {
+        need(ring);
+        seg = Segment.attach(segment);
+        EnvelopeReader er = new EnvelopeReader();
+        try (RingReader r = openReader(ring)) {
+            say("ready");
+            long[] next = new long[writers];
+            for (long got = 0; got < count; got++) {
+                Frame f = r.next();
+                Envelope e;
+                try {
+                    e = er.read(f);
+                } catch (CorruptFrameException x) {
+                    throw new CheckFailed("frame " + got + " (seq " + f.sequence() + ", " + f.length() + " bytes): " + x.getMessage());
+                }
+                long w = e.correlationId() >>> 32;
+                if (w >= writers) {
+                    throw new CheckFailed("frame " + got + ": correlation_id " + Long.toHexString(e.correlationId())
+                            + " names writer " + w + "; expected " + writers + " writers");
+                }
+                long i = next[(int) w];
+                if (e.sequence() != i) {
+                    throw new CheckFailed("writer " + w + ": got envelope " + Long.toUnsignedString(e.sequence()) + ", want " + i
+                            + " (lost or reordered)");
+                }
+                String bad = TestEnvelopes.check(er, e, (int) w, i);
+                if (bad != null) {
+                    throw new CheckFailed(bad);
+                }
+                next[(int) w]++;
+                if ((got + 1) % releaseEvery == 0) {
+                    r.release();
+                }
+            }
+            r.release();
+        }
+        say("ok frames=" + count);
+    }
+
+    /** The typed-echo response to a verified request: kind Response, same correlation id and sequence, status 0. */
+    private static int response(FlatBufferBuilder b, long sequence, long correlationId, boolean model) {
+        int payloadOffset = 0;
+        if (model) {
+            int name = b.createString("risk");
+            int version = b.createString("v3");
+            b.startVector(4, 2, 4);
+            b.addFloat(0.5f);
+            b.addFloat(0.5f);
+            int scores = b.endVector();
+            int fraud = b.createString("fraud");
+            int ok = b.createString("ok");
+            b.startVector(4, 2, 4);
+            b.addOffset(ok);
+            b.addOffset(fraud);
+            int labels = b.endVector();
+            payloadOffset = ModelResponse.createModelResponse(b, name, version, scores, labels, 0, 0, 0);
+        }
+        Envelope.startEnvelope(b);
+        Envelope.addCorrelationId(b, correlationId);
+        Envelope.addSequence(b, sequence);
+        if (model) {
+            Envelope.addPayload(b, payloadOffset);
+            Envelope.addPayloadType(b, Payload.ModelResponse);
+        }
+        Envelope.addKind(b, Kind.Response);
+        return Envelope.endEnvelope(b);
+    }
+
+    private void typedEcho() throws UsageException, CheckFailed {
+        need(in, outRing);
+        seg = Segment.attach(segment);
+        EnvelopeReader er = new EnvelopeReader();
+        try (RingReader r = openReader(in); RingWriter w = openWriter(outRing)) {
+            TypedWriter tw = new TypedWriter(w);
+            say("ready");
+            for (long n = 1; ; n++) {
+                Frame f = r.next();
+                if (f.type() == TYPE_STOP) {
+                    Frame o = w.claim(TYPE_STOP, f.length());
+                    o.putFrame(0, f);
+                    r.release();
+                    w.commit();
+                    say("ok frames=" + n);
+                    return;
+                }
+                Envelope e;
+                try {
+                    e = er.read(f);
+                } catch (CorruptFrameException x) {
+                    throw new CheckFailed("frame " + n + ": " + x.getMessage());
+                }
+                long seq = e.sequence();
+                long corr = e.correlationId();
+                boolean model = er.payloadType() == Payload.ModelRequest;
+                r.release(); // before building: the response may need the space
+                tw.build(Envelopes.TYPE, Envelopes.FILE_IDENTIFIER, b -> response(b, seq, corr, model));
+            }
+        }
+    }
+
+    /** typed-ping's request i: a ModelRequest of 256 float32 features, or the minimal envelope. */
+    private static int request(FlatBufferBuilder b, long i, boolean model, float[] features) {
+        int payloadOffset = 0;
+        if (model) {
+            int name = b.createString("risk");
+            int version = b.createString("v1");
+            b.startVector(8, 2, 8);
+            b.addLong(features.length);
+            b.addLong(1);
+            int shape = b.endVector();
+            b.startVector(1, 4 * features.length, 16); // force_align: 16
+            for (int k = features.length - 1; k >= 0; k--) {
+                b.putFloat(features[k]);
+            }
+            int data = b.endVector();
+            int tensor = Tensor.createTensor(b, DType.Float32, shape, data);
+            payloadOffset = ModelRequest.createModelRequest(b, name, version, tensor);
+        }
+        Envelope.startEnvelope(b);
+        Envelope.addCorrelationId(b, i);
+        Envelope.addSequence(b, i);
+        if (model) {
+            Envelope.addPayload(b, payloadOffset);
+            Envelope.addPayloadType(b, Payload.ModelRequest);
+        }
+        Envelope.addKind(b, Kind.Request);
+        return Envelope.endEnvelope(b);
+    }
+
+    private void typedPing() throws UsageException, CheckFailed {
+        need(in, outRing);
+        seg = Segment.attach(segment);
+        boolean model = payload.equals("model");
+        float[] features = new float[256];
+        for (int k = 0; k < features.length; k++) {
+            features[k] = k / 256.0f;
+        }
+        EnvelopeReader er = new EnvelopeReader();
+        try (RingWriter w = openWriter(outRing); RingReader r = openReader(in)) {
+            TypedWriter tw = new TypedWriter(w);
+            say("ready");
+            long[] samples = new long[iters];
+            int bytes = 0;
+            for (int i = 0; i < warmup + iters; i++) {
+                long idx = i;
+                long start = System.nanoTime();
+                bytes = tw.build(Envelopes.TYPE, Envelopes.FILE_IDENTIFIER, b -> request(b, idx, model, features));
+                Frame f = r.next();
+                Envelope e;
+                try {
+                    e = er.read(f);
+                } catch (CorruptFrameException x) {
+                    throw new CheckFailed("response " + i + ": " + x.getMessage());
+                }
+                long corr = e.correlationId();
+                float score = 0;
+                if (model) {
+                    ModelResponse resp = er.modelResponse();
+                    score = resp == null || resp.scoresLength() != 2 ? -1 : resp.scores(0) + resp.scores(1);
+                }
+                long d = System.nanoTime() - start;
+                if (corr != i || e.sequence() != i || e.kind() != Kind.Response || (model && score != 1.0f)) {
+                    throw new CheckFailed("response " + i + " came back as correlation_id " + corr + ", sequence " + e.sequence()
+                            + ", kind " + e.kind() + (model ? ", scores sum " + score : ""));
+                }
+                r.release();
+                if (i >= warmup) {
+                    samples[i - warmup] = d;
+                }
+            }
+            Frame stop = w.claim(TYPE_STOP, 16);
+            stop.putLong(0, warmup + iters);
+            w.commit();
+            Frame e = r.next();
+            if (e.type() != TYPE_STOP) {
+                throw new CheckFailed("stop frame came back as type " + e.type());
+            }
+            r.release();
+            Arrays.sort(samples);
+            say("ok p50_ns=" + percentile(samples, 50) + " p99_ns=" + percentile(samples, 99) + " iters=" + iters
+                    + " bytes=" + bytes);
         }
     }
 }

@@ -1,0 +1,319 @@
+package io.framebridge;
+
+import com.google.flatbuffers.FlatBufferBuilder;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Builds FlatBuffers frames in place in a ring ({@code docs/schemas.md}, "Typed frames in a ring"): a
+ * reused {@link FlatBufferBuilder} writes straight into the claimed ring space, no intermediate buffer and
+ * no copy.
+ *
+ * <pre>{@code
+ * TypedWriter tw = new TypedWriter(seg.writer("requests"));
+ * tw.build(Envelopes.TYPE, Envelopes.FILE_IDENTIFIER, b -> {
+ *     int name = b.createString("risk");
+ *     ...
+ *     return Envelope.createEnvelope(b, ...);   // the root table; build() finishes the buffer
+ * });
+ * }</pre>
+ *
+ * <p>How (schemas.md rules 1-4): claim {@code L} bytes ({@link #bound()}, a multiple of 16, adapted to
+ * the sizes built); hand the builder a little-endian slice of exactly the claim; the builder writes back
+ * to front, so the finished {@code s} bytes end the claim; write the root offset {@code (L - s) + root}
+ * at payload offset 0 and the file identifier at 4; commit {@code L}. The payload is then a standard
+ * FlatBuffers buffer any reader opens at offset 0; the gap {@code [8, L - s)} is never referenced.
+ *
+ * <p>Fallback: when the builder outgrows the claim, its {@code ByteBufferFactory} hands it a heap buffer
+ * (the builder copies what it built there and goes on); at the end the claim is aborted and a claim of
+ * the right size takes a copy. Counted in {@link #fallbacks()}; the bound grows so the next frame of that
+ * size is built in place again. The build function is called exactly once per frame.
+ *
+ * <p>Garbage: none per frame in steady state. The builder is reused ({@code init}); its vtable arrays grow
+ * once. A ByteBuffer slice per claim position is made once and cached (up to {@link #MAX_CACHED_SLICES}
+ * positions, keyed by offset): a stream of frames whose bound is stable revisits the same positions every
+ * lap of the ring, so after the first lap no slice is allocated ({@link #sliceAllocations()}). Strings
+ * you encode ({@code createString}) allocate nothing; what your build function allocates is yours.
+ *
+ * <p>One thread at a time, like the {@link RingWriter} it wraps (which stays usable for raw frames).
+ */
+public final class TypedWriter {
+    /** Default first bound, in bytes. */
+    public static final int DEFAULT_BOUND = 256;
+    /** Most claim positions whose slice is kept (per writer). */
+    public static final int MAX_CACHED_SLICES = 8192;
+    /** Frames between two decisions to shrink the bound to the recent peak. */
+    static final int SHRINK_WINDOW = 1024;
+
+    /** Builds one buffer: add what the frame holds and return the root table's offset (not finished). */
+    @FunctionalInterface
+    public interface BuildFunction {
+        int build(FlatBufferBuilder builder);
+    }
+
+    private final RingWriter w;
+    private final int maxBound;
+    private final FlatBufferBuilder fbb;
+    private final Factory factory;
+
+    private int bound;
+    private int peak;
+    private int window;
+
+    // the slice cache: open addressing on the payload's segment offset, for slices of length cacheLen
+    private final int[] keys;
+    private final ByteBuffer[] slices;
+    private final int cacheMask;
+    private final int cacheShift;
+    private int cacheCount;
+    private int cacheLen = -1;
+
+    private long frames;
+    private long fallbacks;
+    private long sliceAllocations;
+    private long bytes;
+    private int lastSize;
+
+    /** A typed writer over {@code w} with the default first bound. */
+    public TypedWriter(RingWriter w) {
+        this(w, DEFAULT_BOUND);
+    }
+
+    /** A typed writer over {@code w}; {@code firstBound}: the first claim's size (rounded up to 16). */
+    public TypedWriter(RingWriter w, int firstBound) {
+        this.w = w;
+        this.maxBound = w.maxPayload() & -16;
+        if (maxBound < 16) {
+            throw new IllegalArgumentException("ring " + w.ring() + " is too small for typed frames");
+        }
+        this.bound = clampBound(firstBound);
+        this.factory = new Factory(2L * maxBound);
+        int entries = Math.min(MAX_CACHED_SLICES, Math.max(16, maxBound / 16));
+        int tableSize = Integer.highestOneBit(entries * 2 - 1) << 1;
+        this.keys = new int[tableSize];
+        this.slices = new ByteBuffer[tableSize];
+        this.cacheMask = tableSize - 1;
+        this.cacheShift = 32 - Integer.numberOfTrailingZeros(tableSize);
+        java.util.Arrays.fill(keys, -1);
+        this.fbb = new FlatBufferBuilder(ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN), factory);
+    }
+
+    private int clampBound(int n) {
+        long b = ((long) Math.max(n, 16) + 15) & -16L;
+        return (int) Math.min(b, maxBound);
+    }
+
+    /** The ring writer underneath. */
+    public RingWriter ringWriter() {
+        return w;
+    }
+
+    /**
+     * Builds one frame of {@code type} in place and commits it, waiting as long as the ring is full.
+     * {@code fileIdentifier}: the schema's 4-character identifier ({@code "FRB1"} for frame.fbs), or null
+     * for none. Returns the committed payload length. An exception from {@code fn} aborts the claim and
+     * propagates.
+     *
+     * @throws IllegalArgumentException if the built buffer exceeds the ring's largest payload
+     */
+    public int build(int type, String fileIdentifier, BuildFunction fn) {
+        return build0(type, fileIdentifier, fn, -1);
+    }
+
+    /** Like {@link #build(int, String, BuildFunction)}; returns -1 (without calling fn) if the ring stays
+     * full for the timeout. (A frame that falls back to a bigger claim waits for that claim's space.)
+     */
+    public int build(int type, String fileIdentifier, BuildFunction fn, long timeout, TimeUnit unit) {
+        return build0(type, fileIdentifier, fn, Math.max(0, unit.toNanos(timeout)));
+    }
+
+    private Frame claim(int type, int n, long timeoutNanos) {
+        if (timeoutNanos < 0) {
+            return w.claim(type, n);
+        }
+        return timeoutNanos == 0 ? w.tryClaim(type, n) : w.claim(type, n, timeoutNanos, TimeUnit.NANOSECONDS);
+    }
+
+    private int build0(int type, String id, BuildFunction fn, long timeoutNanos) {
+        if (id != null && id.length() != 4) {
+            throw new IllegalArgumentException("file identifier \"" + id + "\": want 4 characters");
+        }
+        int L = bound;
+        Frame f = claim(type, L, timeoutNanos);
+        if (f == null) {
+            return -1;
+        }
+        ByteBuffer slice = slice(f.segmentBuffer(), f.segmentOffset(), L);
+        factory.reset();
+        int s;
+        try {
+            fbb.init(slice, factory);
+            int root = fn.build(fbb);
+            if (id != null) {
+                fbb.finish(root, id);
+            } else {
+                fbb.finish(root);
+            }
+            s = fbb.offset();
+        } catch (RuntimeException | Error e) {
+            w.abort();
+            throw e;
+        }
+        if (!factory.grew) {
+            // In place: the s finished bytes end the claim.
+            int r = slice.getInt(L - s);
+            slice.putInt(0, (L - s) + r);
+            if (id != null) {
+                putId(slice, id);
+            }
+            w.commit(L);
+        } else {
+            // Fallback: the builder went on in a heap buffer; copy it into a claim of the right size.
+            w.abort();
+            fallbacks++;
+            if (s > maxBound) {
+                throw new IllegalArgumentException("typed frame of " + s + " bytes: ring " + w.ring() + " takes at most "
+                        + maxBound);
+            }
+            ByteBuffer built = fbb.dataBuffer(); // position = start of the finished bytes
+            int n = clampBound(s);
+            Frame g = w.claim(type, n); // waits for space even under a timeout: the frame is built
+            int at = g.segmentOffset();
+            ByteBuffer seg = g.segmentBuffer();
+            seg.put(at + n - s, built, built.position(), s);
+            seg.putInt(at, (n - s) + built.getInt(built.position()));
+            if (id != null) {
+                for (int i = 0; i < 4; i++) {
+                    seg.put(at + 4 + i, (byte) id.charAt(i));
+                }
+            }
+            w.commit(n);
+            L = n;
+        }
+        frames++;
+        bytes += L;
+        lastSize = s;
+        adapt(s, factory.grew);
+        return L;
+    }
+
+    private static void putId(ByteBuffer b, String id) {
+        for (int i = 0; i < 4; i++) {
+            b.put(4 + i, (byte) id.charAt(i));
+        }
+    }
+
+    /** Grows the bound at once after a fallback; shrinks it to the recent peak (+25%) once per window. */
+    private void adapt(int s, boolean grew) {
+        if (s > peak) {
+            peak = s;
+        }
+        if (grew) {
+            bound = clampBound(s + s / 4);
+            window = 0;
+            peak = s;
+            return;
+        }
+        if (++window >= SHRINK_WINDOW) {
+            int want = clampBound(peak + peak / 4);
+            if (want * 2 <= bound) {
+                bound = want;
+            }
+            window = 0;
+            peak = 0;
+        }
+    }
+
+    /** A little-endian slice of the segment {@code [off, off + len)}: cached per offset for the current length. */
+    private ByteBuffer slice(ByteBuffer seg, int off, int len) {
+        if (len != cacheLen) {
+            java.util.Arrays.fill(keys, -1);
+            java.util.Arrays.fill(slices, null);
+            cacheCount = 0;
+            cacheLen = len;
+        }
+        int i = (off * 0x9E3779B1) >>> cacheShift; // Fibonacci hashing: positions k*R spread evenly
+        for (;;) {
+            int k = keys[i];
+            if (k == off) {
+                return slices[i];
+            }
+            if (k == -1) {
+                break;
+            }
+            i = (i + 1) & cacheMask;
+        }
+        sliceAllocations++;
+        ByteBuffer s = seg.slice(off, len).order(ByteOrder.LITTLE_ENDIAN);
+        if (cacheCount < (cacheMask + 1) / 2) { // at most half full: probes stay short
+            keys[i] = off;
+            slices[i] = s;
+            cacheCount++;
+        }
+        return s;
+    }
+
+    /** The claim size the next frame starts with (a multiple of 16). */
+    public int bound() {
+        return bound;
+    }
+
+    /** Frames committed. */
+    public long frames() {
+        return frames;
+    }
+
+    /** Frames that outgrew their claim and were copied into a bigger one. */
+    public long fallbacks() {
+        return fallbacks;
+    }
+
+    /** Claim slices created (cache misses); flat in steady state. */
+    public long sliceAllocations() {
+        return sliceAllocations;
+    }
+
+    /** Payload bytes committed (incl. gaps). */
+    public long bytes() {
+        return bytes;
+    }
+
+    /** Finished FlatBuffers size of the last frame (without its gap). */
+    public int lastSize() {
+        return lastSize;
+    }
+
+    /**
+     * The builder's buffer factory: called only when the builder outgrows the claim. Hands out a reused
+     * heap buffer (a fresh one if it grows twice in one frame).
+     */
+    private static final class Factory extends FlatBufferBuilder.ByteBufferFactory {
+        private final long max;
+        private ByteBuffer scratch;
+        boolean grew;
+
+        Factory(long max) {
+            this.max = max;
+        }
+
+        void reset() {
+            grew = false;
+        }
+
+        @Override
+        public ByteBuffer newByteBuffer(int capacity) {
+            if (capacity > max) { // the builder doubles: a frame that fits needs at most 2x the largest payload
+                throw new IllegalArgumentException("typed frame outgrows the ring: the builder asks for " + capacity
+                        + " bytes; the ring's largest payload is " + max / 2);
+            }
+            ByteBuffer b = scratch;
+            if (grew || b == null || b.capacity() < capacity) {
+                b = ByteBuffer.allocate(capacity).order(ByteOrder.LITTLE_ENDIAN);
+                scratch = b;
+            }
+            grew = true;
+            return b;
+        }
+    }
+}

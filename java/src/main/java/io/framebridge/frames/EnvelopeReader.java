@@ -1,0 +1,153 @@
+package io.framebridge.frames;
+
+import io.framebridge.CorruptFrameException;
+import io.framebridge.Frame;
+import io.framebridge.frames.fb.Envelope;
+import io.framebridge.frames.fb.MediaChunk;
+import io.framebridge.frames.fb.ModelRequest;
+import io.framebridge.frames.fb.ModelResponse;
+import io.framebridge.frames.fb.Payload;
+import io.framebridge.frames.fb.Raw;
+import io.framebridge.frames.fb.Tensor;
+import io.framebridge.frames.fb.TraceContext;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+/**
+ * Reads {@code Envelope} frames (ring type {@link Envelopes#TYPE}) in place, never trusting the writer:
+ * {@link #read(Frame)} verifies the whole frame ({@link Envelopes#verify}) and only then returns the
+ * generated accessor over it; a bad frame is a {@link CorruptFrameException}. The accessor objects
+ * (envelope, trace, payload tables) are reused: one reader per thread, no garbage per frame (the String
+ * getters of the generated code allocate their Strings; {@code ...InByteBuffer} variants do not).
+ *
+ * <pre>{@code
+ * EnvelopeReader er = new EnvelopeReader();
+ * Frame f = ringReader.next();
+ * Envelope env = er.read(f);                 // verified; valid until ringReader.release()
+ * ModelRequest req = er.modelRequest();      // null unless the payload is a ModelRequest
+ * }</pre>
+ *
+ * <p>Policy ({@code docs/schemas.md}, Verification): by default the frame is verified and read where it
+ * lies in shared memory. A committed frame is not written again by a writer that follows the protocol; a
+ * hostile writer that rewrites it between verification and reading can make a generated accessor return
+ * garbage or throw {@code IndexOutOfBoundsException}/{@code IllegalArgumentException} (never read outside
+ * the mapping, never crash the JVM). {@link #privateCopy(boolean) privateCopy(true)} copies each frame into
+ * a reused heap buffer first and verifies and reads the copy: then nothing the writer does afterwards
+ * matters.
+ */
+public final class EnvelopeReader {
+    private final FlatVerifier verifier = new FlatVerifier();
+    private final Envelope env = new Envelope();
+    private final TraceContext trace = new TraceContext();
+    private final MediaChunk mediaChunk = new MediaChunk();
+    private final ModelRequest modelRequest = new ModelRequest();
+    private final ModelResponse modelResponse = new ModelResponse();
+    private final Raw raw = new Raw();
+    private final Tensor tensor = new Tensor();
+    private boolean copy;
+    private ByteBuffer priv;
+    private int payloadType;
+    private boolean valid;
+
+    /** Verify and read a private copy of each frame instead of the frame in place (see the class comment). */
+    public EnvelopeReader privateCopy(boolean on) {
+        this.copy = on;
+        return this;
+    }
+
+    /** The verifier (to change its limits). */
+    public FlatVerifier verifier() {
+        return verifier;
+    }
+
+    /**
+     * Verifies a frame read from a ring and returns its Envelope (a reused object; valid until the ring
+     * reader's release, or the next read). The frame must have type {@link Envelopes#TYPE}.
+     *
+     * @throws CorruptFrameException if the frame has another type or fails verification
+     */
+    public Envelope read(Frame f) {
+        valid = false;
+        if (f.type() != Envelopes.TYPE) {
+            throw new CorruptFrameException("frame type " + f.type() + " is not a FlatBuffers Envelope (" + Envelopes.TYPE + ")");
+        }
+        if (copy) {
+            int n = f.length();
+            ByteBuffer p = priv;
+            if (p == null || p.capacity() < n) {
+                p = ByteBuffer.allocate(Math.max(n, 1024)).order(ByteOrder.LITTLE_ENDIAN);
+                priv = p;
+            }
+            f.getBytes(0, p.array(), p.arrayOffset(), n);
+            p.limit(n).position(0);
+            return read(p, 0, n);
+        }
+        ByteBuffer b = f.inPlaceBuffer();
+        return read(b, b.position(), b.limit());
+    }
+
+    /**
+     * Verifies the Envelope buffer {@code bb[start, end)} (absolute positions; little-endian) and returns
+     * it. The accessors read {@code bb} by absolute position; set its limit to {@code end} so nothing can
+     * read past the buffer.
+     */
+    public Envelope read(ByteBuffer bb, int start, int end) {
+        valid = false;
+        int root = Envelopes.verify(verifier, bb, start, end);
+        env.__assign(root, bb);
+        int t = env.payloadType() & 0xFF;
+        // Only a type this schema knows was verified: never touch the value of another (a Table's reset
+        // already reads its vtable).
+        payloadType = t >= Payload.MediaChunk && t <= Payload.Raw && env.payload(raw) != null ? t : Payload.NONE;
+        valid = true;
+        return env;
+    }
+
+    private void need() {
+        if (!valid) {
+            throw new IllegalStateException("no verified envelope: read() a frame first");
+        }
+    }
+
+    /** The last envelope's payload type if known to this schema and present ({@link Payload}), else NONE. */
+    public int payloadType() {
+        need();
+        return payloadType;
+    }
+
+    /** The last envelope's trace context (reused object), or null if absent. */
+    public TraceContext trace() {
+        need();
+        return env.trace(trace);
+    }
+
+    /** The payload as a MediaChunk (reused object), or null if it is not one. */
+    public MediaChunk mediaChunk() {
+        need();
+        return payloadType == Payload.MediaChunk ? (MediaChunk) env.payload(mediaChunk) : null;
+    }
+
+    /** The payload as a ModelRequest (reused object), or null if it is not one. */
+    public ModelRequest modelRequest() {
+        need();
+        return payloadType == Payload.ModelRequest ? (ModelRequest) env.payload(modelRequest) : null;
+    }
+
+    /** The features tensor of a ModelRequest payload (reused object), or null. */
+    public Tensor features() {
+        ModelRequest r = modelRequest();
+        return r == null ? null : r.features(tensor);
+    }
+
+    /** The payload as a ModelResponse (reused object), or null if it is not one. */
+    public ModelResponse modelResponse() {
+        need();
+        return payloadType == Payload.ModelResponse ? (ModelResponse) env.payload(modelResponse) : null;
+    }
+
+    /** The payload as Raw (reused object), or null if it is not one. */
+    public Raw raw() {
+        need();
+        return payloadType == Payload.Raw ? (Raw) env.payload(raw) : null;
+    }
+}
