@@ -31,6 +31,7 @@ type Reader struct {
 
 	blockedPolls uint32 // consecutive TryNext calls stuck behind a claim
 	holding      bool   // a frame was delivered since the last Release
+	cur          Frame  // the frame poll found (kept here: no copy through return values)
 	sleeper      waiter
 	closed       bool
 }
@@ -104,19 +105,19 @@ func (r *Reader) skipCorrupt(field string, pos, value uint64, reason string) err
 // poll looks for the next frame once, from the size word at readPos alone
 // (layout.md §5.3). checkLiveness allows the (slow) liveness check of a
 // writer whose claim blocks the reader.
-func (r *Reader) poll(checkLiveness bool) (Frame, pollState, error) {
+func (r *Reader) poll(checkLiveness bool) (pollState, error) {
 	for {
 		if r.readPos-r.releasedPos >= r.capacity {
 			// A whole ring read and not released: the size word here is
 			// our own oldest record's. Nothing new before a Release.
 			r.releasePadding()
-			return Frame{}, pollEmpty, nil
+			return pollEmpty, nil
 		}
 		idx := r.readPos & r.mask
 		raw := atomic.LoadInt32(i32At(r.data, idx+RecordSizeOffset))
 		if raw == 0 {
 			r.releasePadding()
-			return Frame{}, pollEmpty, nil
+			return pollEmpty, nil
 		}
 		size := uint64(raw)
 		claimed := raw < 0
@@ -125,29 +126,29 @@ func (r *Reader) poll(checkLiveness bool) (Frame, pollState, error) {
 		}
 		switch {
 		case size%RecordAlignment != 0:
-			return Frame{}, pollEmpty, r.skipCorrupt("record size", r.readPos, size, "must be a multiple of 8")
+			return pollEmpty, r.skipCorrupt("record size", r.readPos, size, "must be a multiple of 8")
 		case size > r.capacity-idx:
-			return Frame{}, pollEmpty, r.skipCorrupt("record size", r.readPos, size, "record runs past the end of the data area")
+			return pollEmpty, r.skipCorrupt("record size", r.readPos, size, "record runs past the end of the data area")
 		case r.readPos+size-r.releasedPos > r.capacity:
 			// Writers never write past head+capacity; without this bound a
 			// ring full of padding records loops the reader forever (§5.3).
-			return Frame{}, pollEmpty, r.skipCorrupt("record size", r.readPos, size, "record ends more than a ring's capacity past the last release")
+			return pollEmpty, r.skipCorrupt("record size", r.readPos, size, "record ends more than a ring's capacity past the last release")
 		}
 		if claimed {
 			if r.kind == SPSC {
-				return Frame{}, pollEmpty, r.skipCorrupt("record size", r.readPos, uint64(uint32(raw)), "negative (claimed) size in an spsc ring")
+				return pollEmpty, r.skipCorrupt("record size", r.readPos, uint64(uint32(raw)), "negative (claimed) size in an spsc ring")
 			}
 			if size < RecordHeaderLength {
-				return Frame{}, pollEmpty, r.skipCorrupt("record size", r.readPos, size, "claimed record shorter than its header")
+				return pollEmpty, r.skipCorrupt("record size", r.readPos, size, "claimed record shorter than its header")
 			}
 			if !checkLiveness {
 				r.releasePadding()
-				return Frame{}, pollBlocked, nil
+				return pollBlocked, nil
 			}
 			token := load32(r.data, idx+RecordWriterOffset)
 			if !r.writerDead(token) {
 				r.releasePadding()
-				return Frame{}, pollBlocked, nil
+				return pollBlocked, nil
 			}
 			// The writer can never commit: turn its claim into padding (§5.4).
 			put32(r.data, idx+RecordTypeOffset, PaddingType)
@@ -161,14 +162,14 @@ func (r *Reader) poll(checkLiveness bool) (Frame, pollState, error) {
 			continue
 		}
 		if size < RecordHeaderLength {
-			return Frame{}, pollEmpty, r.skipCorrupt("record size", r.readPos, size, "data record shorter than its header")
+			return pollEmpty, r.skipCorrupt("record size", r.readPos, size, "data record shorter than its header")
 		}
 		length := uint64(load32(r.data, idx+RecordLengthOffset))
 		if length > size-RecordHeaderLength {
-			return Frame{}, pollEmpty, r.skipCorrupt("record length", r.readPos, length, fmt.Sprintf("exceeds the record's %d payload bytes", size-RecordHeaderLength))
+			return pollEmpty, r.skipCorrupt("record length", r.readPos, length, fmt.Sprintf("exceeds the record's %d payload bytes", size-RecordHeaderLength))
 		}
 		start := idx + RecordHeaderLength
-		f := Frame{
+		r.cur = Frame{
 			Data: r.data[start : start+length : start+length],
 			Type: typ,
 			Seq:  load64(r.data, idx+RecordSequenceOffset),
@@ -177,7 +178,7 @@ func (r *Reader) poll(checkLiveness bool) (Frame, pollState, error) {
 		r.frames++
 		r.bytes += length
 		r.holding = true
-		return f, pollGot, nil
+		return pollGot, nil
 	}
 }
 
@@ -197,11 +198,15 @@ func (r *Reader) TryNext() (f Frame, ok bool, err error) {
 		return Frame{}, false, ErrClosed
 	}
 	r.blockedPolls++
-	f, st, err := r.poll(r.blockedPolls&1023 == 0)
+	st, err := r.poll(r.blockedPolls&1023 == 0)
+	if st == pollGot {
+		r.blockedPolls = 0
+		return r.cur, true, nil
+	}
 	if st != pollBlocked {
 		r.blockedPolls = 0
 	}
-	return f, st == pollGot, err
+	return Frame{}, false, err
 }
 
 // Next returns the next frame, waiting for one until ctx is done: it spins
@@ -211,17 +216,23 @@ func (r *Reader) Next(ctx context.Context) (Frame, error) {
 	if r.closed {
 		return Frame{}, ErrClosed
 	}
-	f, st, err := r.poll(false)
-	if st == pollGot || err != nil {
-		return f, err
+	st, err := r.poll(false)
+	if st == pollGot {
+		return r.cur, nil
+	}
+	if err != nil {
+		return Frame{}, err
 	}
 	if r.cfg.spin > 0 {
 		done := spinUntil(r.cfg.spin, func() bool {
-			f, st, err = r.poll(false)
+			st, err = r.poll(false)
 			return st == pollGot || err != nil
 		})
 		if done {
-			return f, err
+			if err != nil {
+				return Frame{}, err
+			}
+			return r.cur, nil
 		}
 	}
 	for {
@@ -229,10 +240,13 @@ func (r *Reader) Next(ctx context.Context) (Frame, error) {
 			return Frame{}, fmt.Errorf("next frame on ring %q: %w", r.name, err)
 		}
 		seen := r.dataEC.prepare()
-		f, st, err = r.poll(true)
+		st, err = r.poll(true)
 		if st == pollGot || err != nil {
 			r.dataEC.cancel()
-			return f, err
+			if err != nil {
+				return Frame{}, err
+			}
+			return r.cur, nil
 		}
 		bound := LivenessPoll
 		if st == pollEmpty {

@@ -454,7 +454,11 @@ func (w *Writer) Commit(n int) error {
 		w.seq++
 		*w.nextSeq = w.seq
 		w.tailLocal = w.claimPos + size
-		atomic.StoreUint64(w.tail, w.tailLocal)
+		// A plain store: the seq-cst size-word store above is the commit
+		// and orders it before the waiters load of notify. Nobody takes a
+		// decision from an SPSC tail that could lag: a restarted writer
+		// adopts committed records beyond it (layout.md §5.1, §5.2.1).
+		put64(w.ctrl, TailPositionOffset, w.tailLocal)
 		w.frames++
 		w.bytes += uint64(n)
 		w.cFrames.setRelaxed(w.frames)
