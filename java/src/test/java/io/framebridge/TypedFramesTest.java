@@ -180,4 +180,33 @@ class TypedFramesTest {
             assertNull(TestEnvelopes.check(er, er.read(ByteBuffer.wrap(plain).order(ByteOrder.LITTLE_ENDIAN), 0, plain.length), 1, 5));
         }
     }
+
+    /** The README's "Typed frames" example, as written there. */
+    @Test
+    void readmeExample() {
+        try (Segment seg = Segment.createMemfd("typedreadme", new Spec().ring("requests", RegionKind.SPSC, 1 << 14));
+                RingReader r = seg.reader("requests")) {
+            TypedWriter tw = new TypedWriter(seg.writer("requests"));
+            tw.build(Envelopes.TYPE, Envelopes.FILE_IDENTIFIER, b -> {
+                int name = b.createString("risk");
+                int version = b.createString("v1");
+                int req = io.framebridge.frames.fb.ModelRequest.createModelRequest(b, name, version, 0);
+                Envelope.startEnvelope(b);
+                Envelope.addSequence(b, 42);
+                Envelope.addCorrelationId(b, 42);
+                Envelope.addKind(b, Kind.Request);
+                Envelope.addPayloadType(b, Payload.ModelRequest);
+                Envelope.addPayload(b, req);
+                return Envelope.endEnvelope(b);
+            });
+            EnvelopeReader er = new EnvelopeReader();
+            Frame f = r.next();
+            Envelope env = er.read(f);
+            io.framebridge.frames.fb.ModelRequest req = er.modelRequest();
+            assertEquals(42, env.correlationId());
+            assertEquals("risk", req.modelName());
+            assertNull(er.features());
+            r.release();
+        }
+    }
 }
