@@ -44,7 +44,7 @@ public final class TypedWriter {
     /** Most claim positions whose slice is kept (per writer). */
     public static final int MAX_CACHED_SLICES = 8192;
     /** Frames between two decisions to shrink the bound to the recent peak. */
-    static final int SHRINK_WINDOW = 1024;
+    static final int SHRINK_WINDOW = 256;
 
     /** Builds one buffer: add what the frame holds and return the root table's offset (not finished). */
     @FunctionalInterface
@@ -204,20 +204,22 @@ public final class TypedWriter {
         }
     }
 
-    /** Grows the bound at once after a fallback; shrinks it to the recent peak (+25%) once per window. */
+    /**
+     * Grows the bound at once after a fallback (to the frame + 25%); once per {@link #SHRINK_WINDOW} frames
+     * shrinks it to the window's largest frame + 1/16 if that is smaller. Bound changes are rare in a
+     * steady stream (each one costs a lap of new slices), the gap stays within ~6% + 15 bytes.
+     */
     private void adapt(int s, boolean grew) {
         if (s > peak) {
             peak = s;
         }
         if (grew) {
             bound = clampBound(s + s / 4);
-            window = 0;
-            peak = s;
             return;
         }
         if (++window >= SHRINK_WINDOW) {
-            int want = clampBound(peak + peak / 4);
-            if (want * 2 <= bound) {
+            int want = clampBound(peak + peak / 16);
+            if (want < bound) {
                 bound = want;
             }
             window = 0;
