@@ -209,4 +209,35 @@ class TypedFramesTest {
             r.release();
         }
     }
+
+    /** Growing past the claim (fallback) never writes outside it: the ring's free space stays zero. */
+    @Test
+    void theBuilderNeverWritesPastItsClaim() {
+        int cap = 1 << 14;
+        try (Segment s = Segment.createMemfd("typedpast", new Spec().ring("r", RegionKind.SPSC, cap));
+                RingWriter w = s.writer("r"); RingReader r = s.reader("r")) {
+            ByteBuffer b = s.buffer();
+            int base = (int) s.region("r").offset();
+            int data = base + Layout.RING_DATA_OFFSET;
+            TypedWriter tw = new TypedWriter(w, 16);
+            for (int size = 1; size < 6000; size = size * 3 + 1) {
+                byte[] payload = new byte[size];
+                java.util.Arrays.fill(payload, (byte) 0x5A);
+                tw.build(Envelopes.TYPE, Envelopes.FILE_IDENTIFIER, fb -> {
+                    int raw = Raw.createRaw(fb, Raw.createDataVector(fb, payload));
+                    return Envelope.createEnvelope(fb, 1, 0, 0, Kind.OneWay, 1, 0, 0, Payload.Raw, raw);
+                });
+                long tail = b.getLong(base + Layout.TAIL_POSITION_OFFSET);
+                long head = b.getLong(base + Layout.HEAD_POSITION_OFFSET);
+                for (long p = tail; p < head + cap; p++) {
+                    assertEquals(0, b.get(data + (int) (p & (cap - 1))), "free byte at position " + p + " after a frame of " + size);
+                }
+                EnvelopeReader er = new EnvelopeReader();
+                er.read(r.next());
+                assertEquals(size, er.raw().dataLength());
+                r.release();
+            }
+            assertTrue(tw.fallbacks() >= 3, "fallbacks " + tw.fallbacks());
+        }
+    }
 }
