@@ -30,8 +30,9 @@ import org.junit.jupiter.api.Test;
 /**
  * A fuzz loop: random mutations of valid Envelope frames (built off-ring and in place in a ring, with and
  * without a gap). Each mutant is verified and, if accepted, every accessor is read. The only exception
- * allowed is CorruptFrameException. Mutants live in exactly-sized arrays, so any read outside the frame
- * would throw IndexOutOfBoundsException and fail the test. Bounded by iterations and time;
+ * allowed is CorruptFrameException. Mutants end their arrays, so any read past the frame throws
+ * IndexOutOfBoundsException and fails the test; half of them start at offset 0 (a read before the frame
+ * throws too), half at offset 8 (positions as in a ring). Bounded by iterations and time;
  * -Dframebridge.fuzz.seconds=N runs longer, -Dframebridge.fuzz.seed=S replays.
  */
 class EnvelopeFuzzTest {
@@ -161,9 +162,16 @@ class EnvelopeFuzzTest {
             int len = rnd.nextInt(8) == 0 ? rnd.nextInt(src.length + 1) : src.length; // sometimes truncated
             byte[] a = Arrays.copyOf(src, len);
             mutate(a, len, rnd);
-            ByteBuffer bb = ByteBuffer.wrap(a).order(ByteOrder.LITTLE_ENDIAN);
+            // Every other mutant sits at offset 8 of a bigger buffer, as a frame in a ring (positions != 0).
+            int at = (iters & 1) * 8;
+            byte[] host = at == 0 ? a : new byte[len + at];
+            if (at != 0) {
+                System.arraycopy(a, 0, host, at, len);
+                Arrays.fill(host, 0, at, (byte) 0xA5);
+            }
+            ByteBuffer bb = ByteBuffer.wrap(host).order(ByteOrder.LITTLE_ENDIAN);
             try {
-                Envelope e = er.read(bb, 0, len);
+                Envelope e = er.read(bb, at, at + len);
                 sum += touchAll(er, e);
                 accepted++;
             } catch (CorruptFrameException expected) {
