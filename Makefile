@@ -62,10 +62,10 @@ test-race:
 	$(GO) test -count=1 -race ./...
 
 test-fuzz:
-	@for f in $$($(GO) test -list '^Fuzz' ./shm | grep '^Fuzz'); do \
-		echo "fuzz $$f for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./shm || exit 1; \
-	done
+	@for p in ./shm ./frames; do for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do \
+		echo "fuzz $$p $$f for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s $$p || exit 1; \
+	done; done
 
 test-cpp:
 ifneq ($(HAVE_CPP),)
