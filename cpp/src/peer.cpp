@@ -1,5 +1,6 @@
 // framebridge-peer: the C++ peer program of docs/peers.md (write, read, echo, ping, stream-write,
-// stream-read). The driver creates the segment under /dev/shm; the peer attaches by name, prints
+// stream-read; typed-write, typed-read, typed-echo, typed-ping in peer_typed.cpp / peer_capnp.cpp). The
+// driver creates the segment under /dev/shm; the peer attaches by name, prints
 // "ready", and on success one final line starting with "ok" (exit 0); a failed check prints
 // "FAIL: ..." (exit 1); a usage error exits 2.
 #include <signal.h>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "framebridge.hpp"
+#include "peer_typed.hpp"
 
 namespace fb = framebridge;
 
@@ -27,7 +29,8 @@ constexpr std::uint32_t kStopType = 2;
 [[noreturn]] void Usage(const char* msg) {
   std::fprintf(stderr,
                "framebridge-peer: %s\n"
-               "usage: framebridge-peer write|read|echo|ping|stream-write|stream-read --segment NAME ... "
+               "usage: framebridge-peer write|read|echo|ping|stream-write|stream-read|typed-write|typed-read|typed-echo|"
+               "typed-ping --segment NAME ... "
                "(see docs/peers.md)\n",
                msg);
   std::exit(2);
@@ -54,6 +57,7 @@ struct Options {
   std::int64_t spin_ns = fb::kDefaultSpinNanos;
   std::uint64_t pause_us = 0, seed = 1, release_every = 16;
   std::int64_t hold_at = -1;
+  std::string format = "fbs", payload = "model";  // typed-*: --format fbs|capnp, --payload model|minimal
 };
 
 std::uint64_t ParseU64(const char* flag, const char* v) {
@@ -95,6 +99,13 @@ Options Parse(int argc, char** argv) {
     else if (f == "--pause-us") o.pause_us = ParseU64("--pause-us", v);
     else if (f == "--seed") o.seed = ParseU64("--seed", v);
     else if (f == "--release-every") o.release_every = std::max<std::uint64_t>(1, ParseU64("--release-every", v));
+    else if (f == "--format") {
+      if (val != "fbs" && val != "capnp") Usage("--format must be fbs or capnp");
+      o.format = val;
+    } else if (f == "--payload") {
+      if (val != "model" && val != "minimal") Usage("--payload must be model or minimal");
+      o.payload = val;
+    }
     else if (f == "--hold-at") o.hold_at = static_cast<std::int64_t>(ParseU64("--hold-at", v));
     else if (f == "--size") {
       const std::size_t c = val.find(':');
@@ -409,5 +420,14 @@ int main(int argc, char** argv) {
   if (o.command == "ping") return CmdPing(o);
   if (o.command == "stream-write") return CmdStreamWrite(o);
   if (o.command == "stream-read") return CmdStreamRead(o);
+  if (o.command.rfind("typed-", 0) == 0) {
+    frbpeer::TypedArgs a;
+    a.command = o.command, a.segment = o.segment, a.ring = o.ring, a.in = o.in, a.out = o.out;
+    a.count = o.count, a.has_count = o.has_count, a.iters = o.iters, a.warmup = o.warmup;
+    a.writer = o.writer, a.writers = o.writers, a.spin_ns = o.spin_ns;
+    a.capnp = o.format == "capnp";
+    a.minimal = o.payload == "minimal";
+    return a.capnp ? frbpeer::TypedCapnp(a) : frbpeer::TypedFbs(a);
+  }
   Usage(("unknown command " + o.command).c_str());
 }

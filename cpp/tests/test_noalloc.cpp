@@ -4,7 +4,11 @@
 #include <cstdlib>
 #include <new>
 
+#include "framebridge/typed.hpp"
+#include "framebridge/typed_capnp.hpp"
 #include "helpers.hpp"
+#include "typed_content.hpp"
+#include "typed_content_capnp.hpp"
 
 namespace {
 std::atomic<long> g_allocs{0};
@@ -79,6 +83,47 @@ TEST_P(NoAlloc, ClaimCommitNextReleaseAllocateNothing) {
   EXPECT_EQ(c.reader_wakes, 0u);
   EXPECT_EQ(c.reader_waits, 0u);
   EXPECT_GT(sum, 0u);
+}
+
+// Typed frames: building in place (FlatBuffers and Cap'n Proto), verifying and reading (copy and in
+// place) allocate nothing per frame once the writers' bounds and the readers' buffers have settled.
+TEST_P(NoAlloc, TypedFramesAllocateNothing) {
+  namespace ty = framebridge::typed;
+  fb::Segment seg = fbtest::MakeSegment(fbtest::OneRing(GetParam(), 1 << 16));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  ty::FlatBuffersWriter fw(&*w);
+  ty::CapnpWriter cw(&*w);
+  ty::FlatBuffersReader copy(ty::ReadMode::kCopy), inplace(ty::ReadMode::kInPlace);
+  ty::CapnpReader ccopy(ty::ReadMode::kCopy), cinplace(ty::ReadMode::kInPlace);
+  char why[512];
+  std::uint64_t bad = 0;
+  auto round = [&](std::uint64_t i) {
+    fb::Frame f;
+    const framebridge::frames::Envelope* e = nullptr;
+    if (!fw.Build([&](flatbuffers::FlatBufferBuilder& b) { return frbtest::BuildTestEnvelope(b, 1, i); },
+                  fb::Deadline::Try())
+             .ok() ||
+        !r->Next(fb::Deadline::Try(), &f).ok() || !(i % 2 == 0 ? copy : inplace).Open(f, &e).ok() ||
+        !frbtest::CheckTestEnvelope(e, 1, i, why, sizeof why)) {
+      ++bad;
+    }
+    framebridge::frames::capnp::Envelope::Reader ce;
+    if (!cw.Build([&](capnp::MessageBuilder& m) { frbtest::BuildTestEnvelopeCapnp(m, 1, i); }, fb::Deadline::Try())
+             .ok() ||
+        !r->Next(fb::Deadline::Try(), &f).ok() || !(i % 2 == 0 ? ccopy : cinplace).Open(f, &ce).ok() ||
+        !frbtest::CheckTestEnvelopeCapnp(ce, 1, i, why, sizeof why)) {
+      ++bad;
+    }
+    r->Release();
+  };
+  for (std::uint64_t i = 0; i < 300; ++i) round(i);  // warm-up: bounds adapt, buffers grow
+  const long before = g_allocs.load();
+  for (std::uint64_t i = 0; i < 20000; ++i) round(i);
+  EXPECT_EQ(g_allocs.load() - before, 0) << "heap allocations per typed frame";
+  EXPECT_EQ(bad, 0u) << why;
+  EXPECT_EQ(fw.stats().frames, 20300u);
 }
 
 }  // namespace

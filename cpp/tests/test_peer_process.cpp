@@ -219,4 +219,54 @@ TEST_F(PeerProcess, UsageErrorsExit2AndFailedChecksExit1) {
   EXPECT_NE(a.output.find("FAIL: "), std::string::npos) << a.output;
 }
 
+// Typed frames (docs/peers.md, "Typed frames") between real processes, FlatBuffers and Cap'n Proto:
+// typed-write -> typed-read with field-by-field checks (SPSC; MPSC with 3 writer processes), and
+// typed-ping against typed-echo with both payloads.
+class TypedPeerProcess : public PeerProcess, public ::testing::WithParamInterface<const char*> {};
+
+INSTANTIATE_TEST_SUITE_P(Formats, TypedPeerProcess, ::testing::Values("fbs", "capnp"),
+                         [](const ::testing::TestParamInfo<const char*>& i) { return std::string(i.param); });
+
+TEST_P(TypedPeerProcess, WriteToRead) {
+  Create(fb::RegionKind::kSPSC, 1 << 16);
+  const std::string n = "20000";
+  Proc r = Spawn({"typed-read", "--segment", name_, "--ring", "r", "--count", n, "--format", GetParam()});
+  Proc w = Spawn({"typed-write", "--segment", name_, "--ring", "r", "--count", n, "--format", GetParam()});
+  EXPECT_EQ(Wait(w), 0) << w.output;
+  EXPECT_EQ(Wait(r), 0) << r.output;
+  EXPECT_NE(r.output.find("ok frames=" + n + "\n"), std::string::npos) << r.output;
+  EXPECT_NE(w.output.find("ok frames=" + n + "\n"), std::string::npos) << w.output;
+}
+
+TEST_P(TypedPeerProcess, ThreeWritersMPSC) {
+  Create(fb::RegionKind::kMPSC, 1 << 16);
+  Proc r = Spawn({"typed-read", "--segment", name_, "--ring", "r", "--count", "15000", "--writers", "3", "--format",
+                  GetParam()});
+  std::vector<Proc> ws;
+  for (int k = 0; k < 3; ++k) {
+    ws.push_back(Spawn({"typed-write", "--segment", name_, "--ring", "r", "--count", "5000", "--writer", Str(k),
+                        "--format", GetParam()}));
+  }
+  for (Proc& w : ws) EXPECT_EQ(Wait(w), 0) << w.output;
+  EXPECT_EQ(Wait(r), 0) << r.output;
+  EXPECT_NE(r.output.find("ok frames=15000\n"), std::string::npos) << r.output;
+}
+
+TEST_P(TypedPeerProcess, PingEcho) {
+  fb::Spec spec;
+  spec.rings.push_back({"req", fb::RegionKind::kSPSC, 1 << 16});
+  spec.rings.push_back({"resp", fb::RegionKind::kSPSC, 1 << 16});
+  CreateSpec(spec);
+  for (const char* payload : {"model", "minimal"}) {
+    Proc e = Spawn({"typed-echo", "--segment", name_, "--in", "req", "--out", "resp", "--format", GetParam()});
+    Proc p = Spawn({"typed-ping", "--segment", name_, "--out", "req", "--in", "resp", "--iters", "2000", "--warmup",
+                    "100", "--payload", payload, "--format", GetParam()});
+    EXPECT_EQ(Wait(p), 0) << p.output;
+    EXPECT_EQ(Wait(e), 0) << e.output;
+    EXPECT_NE(p.output.find("ok p50_ns="), std::string::npos) << p.output;
+    EXPECT_NE(p.output.find(" iters=2000 bytes="), std::string::npos) << p.output;
+    EXPECT_NE(e.output.find("ok frames=2101\n"), std::string::npos) << e.output;
+  }
+}
+
 }  // namespace

@@ -1,0 +1,374 @@
+// Typed FlatBuffers frames (type 16): built in place through real rings, verified and checked field by
+// field; the ring encoding of docs/schemas.md; fallbacks; corrupt frames; the encoded test vectors the Go
+// implementation commits under schemas/testdata/frames.
+#include <dirent.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "framebridge/typed.hpp"
+#include "helpers.hpp"
+#include "typed_content.hpp"
+
+namespace fb = framebridge;
+namespace ty = framebridge::typed;
+namespace fr = framebridge::frames;
+
+namespace {
+
+std::uint32_t U32(const std::uint8_t* p) {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+struct Param {
+  fb::RegionKind kind;
+  ty::ReadMode mode;
+};
+
+class TypedFbs : public ::testing::TestWithParam<Param> {};
+
+INSTANTIATE_TEST_SUITE_P(All, TypedFbs,
+                         ::testing::Values(Param{fb::RegionKind::kSPSC, ty::ReadMode::kCopy},
+                                           Param{fb::RegionKind::kSPSC, ty::ReadMode::kInPlace},
+                                           Param{fb::RegionKind::kMPSC, ty::ReadMode::kCopy},
+                                           Param{fb::RegionKind::kMPSC, ty::ReadMode::kInPlace}),
+                         [](const ::testing::TestParamInfo<Param>& i) {
+                           return std::string(fb::RegionKindName(i.param.kind)) +
+                                  (i.param.mode == ty::ReadMode::kCopy ? "Copy" : "InPlace");
+                         });
+
+// Every payload kind, through a real ring, many times around it; each frame checked field by field and
+// laid out as docs/schemas.md says.
+TEST_P(TypedFbs, RoundTripEveryPayloadKind) {
+  fb::Segment seg = fbtest::MakeSegment(fbtest::OneRing(GetParam().kind, 1 << 14));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  ty::FlatBuffersWriter fw(&*w);
+  ty::FlatBuffersReader fr_(GetParam().mode);
+  char why[512];
+  for (std::uint64_t i = 0; i < 3000; ++i) {
+    std::size_t n = 0;
+    auto st = fw.Build([&](flatbuffers::FlatBufferBuilder& b) { return frbtest::BuildTestEnvelope(b, 7, i); },
+                       fb::Deadline::Try(), &n);
+    ASSERT_TRUE(st.ok()) << i << ": " << st.message();
+    fb::Frame f;
+    ASSERT_TRUE(r->Next(fb::Deadline::Try(), &f).ok());
+    ASSERT_EQ(f.type, ty::kTypeFlatBuffers);
+    ASSERT_EQ(f.size, n);
+    ASSERT_EQ(f.size % 16, 0u) << "L % 16";
+    ASSERT_EQ(std::memcmp(f.data + 4, "FRB1", 4), 0);
+    ASSERT_LT(U32(f.data), f.size) << "root offset";
+    const fr::Envelope* e = nullptr;
+    st = fr_.Open(f, &e);
+    ASSERT_TRUE(st.ok()) << i << ": " << st.message();
+    ASSERT_TRUE(frbtest::CheckTestEnvelope(e, 7, i, why, sizeof why)) << why;
+    if (GetParam().mode == ty::ReadMode::kInPlace) {
+      ASSERT_GE(reinterpret_cast<const std::uint8_t*>(e), f.data);
+      ASSERT_LT(reinterpret_cast<const std::uint8_t*>(e), f.data + f.size) << "read in place";
+    }
+    r->Release();
+  }
+  const ty::Stats& s = fw.stats();
+  EXPECT_EQ(s.frames, 3000u);
+  EXPECT_LE(s.fallbacks, 2u) << "the bound adapts to the frames built";
+  EXPECT_GT(s.built, 0u);
+  EXPECT_LT(s.bytes, s.built * 2) << "gaps stay small in steady state";
+  // Steady state: no fallback over the last frames.
+  const std::uint64_t before = s.fallbacks;
+  for (std::uint64_t i = 0; i < 300; ++i) {
+    ASSERT_TRUE(fw.Build([&](flatbuffers::FlatBufferBuilder& b) { return frbtest::BuildTestEnvelope(b, 7, i); },
+                         fb::Deadline::Try())
+                    .ok());
+    fb::Frame f;
+    ASSERT_TRUE(r->Next(fb::Deadline::Try(), &f).ok());
+    r->Release();
+  }
+  EXPECT_EQ(fw.stats().fallbacks, before);
+}
+
+// A claim too small for the frame: built off-ring, copied to the end of a new claim, counted; readers
+// see the same envelope.
+TEST_P(TypedFbs, FallbackCopiesIntoBiggerClaim) {
+  fb::Segment seg = fbtest::MakeSegment(fbtest::OneRing(GetParam().kind, 1 << 14));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  ty::FlatBuffersWriter fw(&*w, /*bound=*/32, /*fixed=*/true);
+  ty::FlatBuffersReader fr_(GetParam().mode);
+  char why[512];
+  for (std::uint64_t i = 0; i < 30; ++i) {
+    std::size_t n = 0;
+    auto st = fw.Build([&](flatbuffers::FlatBufferBuilder& b) { return frbtest::BuildTestEnvelope(b, 1, i); },
+                       fb::Deadline::Try(), &n);
+    ASSERT_TRUE(st.ok()) << st.message();
+    fb::Frame f;
+    ASSERT_TRUE(r->Next(fb::Deadline::Try(), &f).ok());
+    ASSERT_EQ(f.size % 16, 0u);
+    const fr::Envelope* e = nullptr;
+    st = fr_.Open(f, &e);
+    ASSERT_TRUE(st.ok()) << st.message();
+    ASSERT_TRUE(frbtest::CheckTestEnvelope(e, 1, i, why, sizeof why)) << why;
+    r->Release();
+  }
+  EXPECT_EQ(fw.stats().fallbacks, 30u);
+  EXPECT_EQ(fw.bound(), 32u) << "fixed bound";
+
+  // An adaptive writer grows its bound after one fallback.
+  ty::FlatBuffersWriter aw(&*w, 32);
+  for (std::uint64_t i = 0; i < 10; ++i) {
+    ASSERT_TRUE(aw.Build([&](flatbuffers::FlatBufferBuilder& b) { return frbtest::BuildTestEnvelope(b, 1, 0); },
+                         fb::Deadline::Try())
+                    .ok());
+    fb::Frame f;
+    ASSERT_TRUE(r->Next(fb::Deadline::Try(), &f).ok());
+    r->Release();
+  }
+  EXPECT_EQ(aw.stats().fallbacks, 1u);
+}
+
+TEST(TypedFbs, FrameLargerThanTheRingIsTooLarge) {
+  fb::Segment seg = fbtest::MakeSegment(fbtest::OneRing(fb::RegionKind::kSPSC, 4096));
+  auto w = seg.Writer("r");
+  ASSERT_TRUE(w.ok());
+  std::vector<std::uint8_t> big(8192, 1);
+  auto st = ty::BuildFrame(*w, [&](flatbuffers::FlatBufferBuilder& b) {
+    auto d = b.CreateVector(big.data(), big.size());
+    auto raw = fr::CreateRaw(b, d);
+    return fr::CreateEnvelope(b, 1, 0, 0, fr::Kind::OneWay, 0, 0, 0, fr::Payload::Raw, raw.Union());
+  });
+  EXPECT_EQ(st.code(), fb::Errc::kTooLarge) << st.message();
+  // The ring is still usable.
+  auto st2 = ty::BuildFrame(*w, [&](flatbuffers::FlatBufferBuilder& b) { return frbtest::BuildTestEnvelope(b, 0, 0); });
+  EXPECT_TRUE(st2.ok()) << st2.message();
+}
+
+// The one-shot helper, and a frame built off-ring with a stock builder and copied (no gap): both valid.
+TEST(TypedFbs, BuildFrameHelperAndOffRingFrames) {
+  fb::Segment seg = fbtest::MakeSegment(fbtest::OneRing(fb::RegionKind::kSPSC, 1 << 14));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  std::size_t n = 0;
+  auto st = ty::BuildFrame(
+      *w, [&](flatbuffers::FlatBufferBuilder& b) { return frbtest::BuildTestEnvelope(b, 2, 4); }, 1024,
+      fb::Deadline::Try(), &n);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(n, 1024u);
+
+  flatbuffers::FlatBufferBuilder ob;
+  ob.Finish(frbtest::BuildTestEnvelope(ob, 2, 5), "FRB1");
+  auto c = w->Claim(ty::kTypeFlatBuffers, ob.GetSize(), fb::Deadline::Try());
+  ASSERT_TRUE(c.ok());
+  std::memcpy(c->data, ob.GetBufferPointer(), ob.GetSize());
+  ASSERT_TRUE(w->Commit(ob.GetSize()).ok());
+
+  ty::FlatBuffersReader rd;
+  char why[512];
+  for (std::uint64_t i = 4; i <= 5; ++i) {
+    fb::Frame f;
+    ASSERT_TRUE(r->Next(fb::Deadline::Try(), &f).ok());
+    const fr::Envelope* e = nullptr;
+    st = rd.Open(f, &e);
+    ASSERT_TRUE(st.ok()) << st.message();
+    EXPECT_TRUE(frbtest::CheckTestEnvelope(e, 2, i, why, sizeof why)) << why;
+  }
+  r->Release();
+}
+
+// In a claim of L bytes the body sits at the end; the prefix is the root offset (L - s) + r and FRB1.
+TEST(TypedFbs, RingEncodingMatchesDocs) {
+  fb::Segment seg = fbtest::MakeSegment(fbtest::OneRing(fb::RegionKind::kSPSC, 1 << 14));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  flatbuffers::FlatBufferBuilder ob;
+  ob.Finish(frbtest::BuildTestEnvelope(ob, 3, 1), "FRB1");
+  const std::size_t s = ob.GetSize();
+  ASSERT_TRUE(ty::BuildFrame(*w, [&](flatbuffers::FlatBufferBuilder& b) { return frbtest::BuildTestEnvelope(b, 3, 1); },
+                             2048, fb::Deadline::Try())
+                  .ok());
+  fb::Frame f;
+  ASSERT_TRUE(r->Next(fb::Deadline::Try(), &f).ok());
+  ASSERT_EQ(f.size, 2048u);
+  // The body is byte for byte what a stock builder makes (after its own 8-byte prefix).
+  EXPECT_EQ(std::memcmp(f.data + (2048 - s) + 8, ob.GetBufferPointer() + 8, s - 8), 0);
+  EXPECT_EQ(U32(f.data), (2048 - s) + U32(ob.GetBufferPointer()));
+  EXPECT_EQ(std::memcmp(f.data + 4, "FRB1", 4), 0);
+  r->Release();
+}
+
+// Corrupt frames are rejected (kCorrupt), never crash (ASan/UBSan): truncations, every single-byte
+// change of a valid frame, a wrong identifier, tight limits.
+TEST(TypedFbs, CorruptFramesRejected) {
+  flatbuffers::FlatBufferBuilder ob;
+  ob.Finish(frbtest::BuildTestEnvelope(ob, 3, 1), "FRB1");
+  std::vector<std::uint8_t> good(ob.GetBufferPointer(), ob.GetBufferPointer() + ob.GetSize());
+  ty::FlatBuffersReader rd;
+  const fr::Envelope* e = nullptr;
+  ASSERT_TRUE(rd.Open(good.data(), good.size(), &e).ok());
+
+  for (std::size_t n = 0; n < good.size(); n += 4) {
+    auto st = rd.Open(good.data(), n, &e);
+    // A truncated buffer fails to verify: its root table lies at the end.
+    EXPECT_EQ(st.code(), fb::Errc::kCorrupt) << n;
+    if (st.ok()) {
+      char why[512];
+      (void)frbtest::CheckTestEnvelope(e, 3, 1, why, sizeof why);
+    }
+  }
+  std::vector<std::uint8_t> bad = good;
+  std::memcpy(bad.data() + 4, "XXXX", 4);
+  EXPECT_EQ(rd.Open(bad.data(), bad.size(), &e).code(), fb::Errc::kCorrupt);
+  bad = good;
+  const std::uint32_t huge = 0x7ffffff0;
+  std::memcpy(bad.data(), &huge, 4);
+  EXPECT_EQ(rd.Open(bad.data(), bad.size(), &e).code(), fb::Errc::kCorrupt);
+
+  int rejected = 0;
+  char why[512];
+  for (std::size_t k = 0; k < good.size(); ++k) {
+    for (std::uint8_t x : {0x01, 0x80, 0xff}) {
+      bad = good;
+      bad[k] ^= x;
+      auto st = rd.Open(bad.data(), bad.size(), &e);
+      if (!st.ok()) {
+        EXPECT_EQ(st.code(), fb::Errc::kCorrupt);
+        ++rejected;
+      } else {
+        (void)frbtest::CheckTestEnvelope(e, 3, 1, why, sizeof why);  // bounded: must not crash
+      }
+    }
+  }
+  EXPECT_GT(rejected, 0);
+
+  ty::VerifyLimits tight;
+  tight.max_depth = 2;
+  EXPECT_EQ(ty::FlatBuffersReader(ty::ReadMode::kCopy, tight).Open(good.data(), good.size(), &e).code(),
+            fb::Errc::kCorrupt);
+  tight = ty::VerifyLimits();
+  tight.max_tables = 2;
+  EXPECT_EQ(ty::FlatBuffersReader(ty::ReadMode::kCopy, tight).Open(good.data(), good.size(), &e).code(),
+            fb::Errc::kCorrupt);
+
+  // A frame of another type is refused before its bytes are looked at.
+  fb::Frame f;
+  f.data = good.data(), f.size = good.size(), f.type = 1;
+  EXPECT_EQ(rd.Open(f, &e).code(), fb::Errc::kInvalidArgument);
+}
+
+// Corrupt frames in a real ring: the reader rejects them and goes on with the next frame.
+TEST(TypedFbs, CorruptFrameInRingThenGoodFrame) {
+  fb::Segment seg = fbtest::MakeSegment(fbtest::OneRing(fb::RegionKind::kSPSC, 1 << 14));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  for (ty::ReadMode m : {ty::ReadMode::kCopy, ty::ReadMode::kInPlace}) {
+    fbtest::Write(*w, ty::kTypeFlatBuffers, fbtest::Payload(96, 9));  // garbage of type 16
+    ASSERT_TRUE(ty::BuildFrame(
+                    *w, [&](flatbuffers::FlatBufferBuilder& b) { return frbtest::BuildTestEnvelope(b, 0, 2); }, 256,
+                    fb::Deadline::Try())
+                    .ok());
+    ty::FlatBuffersReader rd(m);
+    fb::Frame f;
+    const fr::Envelope* e = nullptr;
+    ASSERT_TRUE(r->Next(fb::Deadline::Try(), &f).ok());
+    EXPECT_EQ(rd.Open(f, &e).code(), fb::Errc::kCorrupt);
+    EXPECT_EQ(e, nullptr);
+    ASSERT_TRUE(r->Next(fb::Deadline::Try(), &f).ok());
+    ASSERT_TRUE(rd.Open(f, &e).ok());
+    char why[512];
+    EXPECT_TRUE(frbtest::CheckTestEnvelope(e, 0, 2, why, sizeof why)) << why;
+  }
+  r->Release();
+}
+
+// Copy mode: the envelope stays readable after Release (it is the reader's copy).
+TEST(TypedFbs, CopyOutlivesRelease) {
+  fb::Segment seg = fbtest::MakeSegment(fbtest::OneRing(fb::RegionKind::kSPSC, 1 << 14));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  ASSERT_TRUE(ty::BuildFrame(*w, [&](flatbuffers::FlatBufferBuilder& b) { return frbtest::BuildTestEnvelope(b, 0, 1); },
+                             512, fb::Deadline::Try())
+                  .ok());
+  ty::FlatBuffersReader rd;
+  fb::Frame f;
+  ASSERT_TRUE(r->Next(fb::Deadline::Try(), &f).ok());
+  const fr::Envelope* e = nullptr;
+  ASSERT_TRUE(rd.Open(f, &e).ok());
+  r->Release();  // zeroes the frame in the ring
+  char why[512];
+  EXPECT_TRUE(frbtest::CheckTestEnvelope(e, 0, 1, why, sizeof why)) << why;
+}
+
+// --- Test vectors: encoded frames the Go implementation commits under schemas/testdata/frames. ---
+
+std::string FramesDir() {
+  const char* d = std::getenv("FRB_TESTDATA_DIR");
+  return std::string(d == nullptr ? "../../schemas/testdata" : d) + "/frames";
+}
+
+std::vector<std::string> ListDir(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") out.push_back(n);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::uint8_t> ReadFile(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+// Shared with test_typed_capnp.cpp: the vector files of one format (by suffix).
+std::vector<std::string> FrameVectorFiles(const char* suffix) {
+  std::vector<std::string> out;
+  const std::string sfx = suffix;
+  for (const std::string& n : ListDir(FramesDir())) {
+    if (n.size() > sfx.size() && n.compare(n.size() - sfx.size(), sfx.size(), sfx) == 0) out.push_back(n);
+  }
+  return out;
+}
+std::string FrameVectorsDir() { return FramesDir(); }
+std::vector<std::uint8_t> ReadFrameVector(const std::string& name) { return ReadFile(FramesDir() + "/" + name); }
+
+namespace {
+
+TEST(TypedFbs, GoTestVectors) {
+  std::vector<std::string> files = FrameVectorFiles(".fb");
+  if (files.empty()) {
+    GTEST_SKIP() << "no FlatBuffers test vectors (*.fb) in " << FramesDir()
+                 << " yet: the Go implementation commits them (schemas/testdata/frames)";
+  }
+  ty::FlatBuffersReader rd;
+  char why[512];
+  for (const std::string& n : files) {
+    std::vector<std::uint8_t> b = ReadFrameVector(n);
+    const fr::Envelope* e = nullptr;
+    auto st = rd.Open(b.data(), b.size(), &e);
+    if (n.find("bad") != std::string::npos || n.find("corrupt") != std::string::npos) {
+      EXPECT_EQ(st.code(), fb::Errc::kCorrupt) << n;
+      continue;
+    }
+    ASSERT_TRUE(st.ok()) << n << ": " << st.message();
+    // Envelope i of writer w: w from the correlation id, i from the sequence.
+    const auto w = static_cast<std::uint32_t>(e->correlation_id() >> 32);
+    EXPECT_TRUE(frbtest::CheckTestEnvelope(e, w, e->sequence(), why, sizeof why)) << n << ": " << why;
+  }
+}
+
+}  // namespace
