@@ -24,11 +24,10 @@ const DefaultBound = 256
 const boundWindow = 64
 
 // A builder needs a little more room than it ends up using: it grows when the
-// space left equals what it asks for, and its last alignment requests ask for
-// up to minalign bytes more than they write. 9 bytes suffice when nothing is
-// aligned beyond 8; each fallback adds 8, up to maxSlack.
+// space left equals what it asks for, and some alignment requests ask for more
+// than they write. Start with 1 byte; each fallback adds 8, up to maxSlack.
 const (
-	minSlack = 9
+	minSlack = 1
 	maxSlack = 64
 )
 
@@ -78,12 +77,13 @@ func NewWriter(w *shm.Writer, opts ...WriterOption) *Writer {
 func (fw *Writer) Stats() Stats { return fw.stats }
 
 // BuildFrame builds one FlatBuffers frame (type 16) in place: it claims the
-// current bound, points the builder at exactly the claimed view, calls build
-// (which returns the root table, usually an Envelope), finishes with the file
-// identifier FRB1, fixes the root offset at the payload start and commits.
-// build runs exactly once. If the message outgrows the claim, the builder
-// continues in heap memory and the finished message is copied into a new
-// claim of the right size (Stats.Fallbacks). It returns the payload size
+// current bound n, points the builder at bytes [8, n) of the claimed view
+// (capped at n), calls build — which builds back to front and returns the root
+// table (usually an Envelope) without finishing — then writes the root offset
+// and the file identifier FRB1 into bytes [0, 8) and commits n bytes
+// (docs/schemas.md). build runs exactly once. If the message outgrows the
+// claim, the builder continues in heap memory and the message is copied into
+// a new claim of the right size (Stats.Fallbacks). It returns the payload size
 // committed.
 //
 // If build panics, the claim is aborted and the panic goes on.
@@ -93,9 +93,11 @@ func (fw *Writer) BuildFrame(ctx context.Context, build func(b *flatbuffers.Buil
 	if err != nil {
 		return 0, fmt.Errorf("claim typed frame: %w", err)
 	}
-	view = view[:n:n] // the DESIGN gotcha: Reset and growth re-slice up to cap
+	// The DESIGN gotcha: Reset and growth re-slice Bytes up to its capacity,
+	// so cap the view at the claim. The first 8 bytes are for the prefix.
+	view = view[:n:n]
 	b := fw.b
-	b.Bytes = view
+	b.Bytes = view[prefixLen:n:n]
 	b.Reset()
 	claimed := true
 	defer func() {
@@ -104,11 +106,11 @@ func (fw *Writer) BuildFrame(ctx context.Context, build func(b *flatbuffers.Buil
 		}
 	}()
 	root := build(b)
-	b.FinishWithFileIdentifier(root, fileIdentifier)
-	s := len(b.Bytes) - int(b.Head())
+	body := len(b.Bytes) - int(b.Head()) // built bytes, at the end of b.Bytes
+	s := body + prefixLen                // the equivalent standard buffer's size
 
-	if len(b.Bytes) == n && (n == 0 || &b.Bytes[0] == &view[0]) {
-		fixRoot(view, n-s)
+	if len(b.Bytes) == n-prefixLen && &b.Bytes[0] == &view[prefixLen] {
+		writePrefix(view, n-int(root))
 		claimed = false
 		if err := fw.w.Commit(n); err != nil {
 			return 0, err
@@ -135,14 +137,26 @@ func (fw *Writer) BuildFrame(ctx context.Context, build func(b *flatbuffers.Buil
 	if err != nil {
 		return 0, fmt.Errorf("claim typed frame (fallback): %w", err)
 	}
-	copy(view[n-s:n], b.Bytes[b.Head():])
-	fixRoot(view, n-s)
+	// Offsets from the end are what the builder aligned; n is a multiple of
+	// Align, so placing the body at the end keeps every alignment.
+	copy(view[n-body:n], b.Bytes[b.Head():])
+	writePrefix(view, n-int(root))
 	if err := fw.w.Commit(n); err != nil {
 		return 0, err
 	}
-	b.Bytes = nil // drop the heap buffer's view; the next frame uses the ring again
+	b.Bytes = nil // drop the heap buffer; the next frame uses the ring again
 	fw.done(n, s)
 	return n, nil
+}
+
+// prefixLen: root offset and file identifier.
+const prefixLen = 8
+
+// writePrefix makes view a FlatBuffers buffer whose root table is at rootPos:
+// the root offset at 0 and the identifier at 4 (docs/schemas.md, type 16).
+func writePrefix(view []byte, rootPos int) {
+	binary.LittleEndian.PutUint32(view[0:4], uint32(rootPos))
+	copy(view[4:8], FileIdentifier)
 }
 
 func (fw *Writer) done(n, s int) {
@@ -159,18 +173,6 @@ func (fw *Writer) done(n, s int) {
 		}
 		fw.window, fw.windowMax = 0, 0
 	}
-}
-
-// fixRoot makes view a FlatBuffers buffer whose body starts at head: the root
-// offset at 0 skips the gap, the identifier follows (docs/schemas.md, type 16).
-// The body's own root offset and identifier (at head) are never referenced.
-func fixRoot(view []byte, head int) {
-	if head == 0 {
-		return
-	}
-	r := binary.LittleEndian.Uint32(view[head:])
-	binary.LittleEndian.PutUint32(view[0:4], uint32(head)+r)
-	copy(view[4:8], FileIdentifier)
 }
 
 // Encode builds a type-16 payload off-ring (for tests, vectors and tools):

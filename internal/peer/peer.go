@@ -21,7 +21,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: peer write|read|echo|ping|stream-write|stream-read [flags] (see docs/peers.md)")
+		fmt.Fprintln(stderr, "usage: peer write|read|echo|ping|stream-write|stream-read|typed-write|typed-read|typed-echo|typed-ping [flags] (see docs/peers.md)")
 		return 2
 	}
 	p := &peerRun{out: out}
@@ -42,6 +42,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&p.releaseEvery, "release-every", 16, "release after this many frames")
 	fs.IntVar(&p.iters, "iters", 10000, "timed round trips")
 	fs.IntVar(&p.warmup, "warmup", 1000, "untimed round trips")
+	fs.StringVar(&p.format, "format", "fbs", "typed frames: fbs or capnp")
+	fs.StringVar(&p.payload, "payload", "model", "typed-ping request: model or minimal")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -61,6 +63,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	cmds := map[string]func() error{
 		"write": p.write, "read": p.read, "echo": p.echo, "ping": p.ping,
 		"stream-write": p.streamWrite, "stream-read": p.streamRead,
+		"typed-write": p.typedWrite, "typed-read": p.typedRead, "typed-echo": p.typedEcho, "typed-ping": p.typedPing,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -97,6 +100,8 @@ type peerRun struct {
 	releaseEvery int
 	iters        int
 	warmup       int
+	format       string // typed-*: fbs or capnp
+	payload      string // typed-ping: model or minimal
 	rng          *rand.Rand
 	seg          *shm.Segment
 }
