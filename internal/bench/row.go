@@ -12,6 +12,9 @@ import (
 // Transports, waits and metrics a Row can name.
 const (
 	TransportFramebridge = "framebridge"
+	// TransportTyped: typed-frame round trips (build in place, verify, read)
+	// between typed-ping and typed-echo peers; Size is the request's encoded size.
+	TransportTyped = "framebridge-typed"
 	TransportUDS         = "uds"
 	TransportTCP         = "tcp"
 	TransportFloor       = "floor"

@@ -256,6 +256,11 @@ func (r *run) plan() [][]job {
 		for _, size := range r.cfg.Sizes {
 			add(Row{Transport: TransportFramebridge, Writer: p[0], Reader: p[1], Size: size, Wait: WaitAdaptive, Metric: MetricThroughput}, r.framebridgeStream)
 		}
+		// Typed round trips beside the raw ones (typed.go): the key's size is
+		// the payload's class; the row reports the request's encoded size.
+		for _, tp := range typedPayloads {
+			add(Row{Transport: TransportTyped, Writer: p[0], Reader: p[1], Size: tp.class, Wait: WaitAdaptive, Metric: MetricRTT}, r.typedRTT(tp.name))
+		}
 		if i == 0 { // the baselines right after the first pair (go>go when Go is selected)
 			for _, tr := range []string{TransportUDS, TransportTCP} {
 				for _, size := range r.cfg.Sizes {
