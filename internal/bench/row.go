@@ -15,9 +15,9 @@ const (
 	// TransportTyped: typed-frame round trips (build in place, verify, read)
 	// between typed-ping and typed-echo peers; Size is the request's encoded size.
 	TransportTyped = "framebridge-typed"
-	TransportUDS         = "uds"
-	TransportTCP         = "tcp"
-	TransportFloor       = "floor"
+	TransportUDS   = "uds"
+	TransportTCP   = "tcp"
+	TransportFloor = "floor"
 
 	WaitAdaptive = "adaptive" // the library's default: spin, then futex
 	WaitBlock    = "block"    // always sleep (--spin-us 0); sockets block in the kernel
