@@ -103,6 +103,7 @@ GENERATED := schemas frames/fb frames/framescapnp \
 ## generate: golden segment images and the code generated from schemas/frame.fbs and frame.capnp.
 generate: deps
 	$(GO) test -count=1 -run 'TestGoldenImages$$' ./shm -update
+	$(GO) test -count=1 -run 'TestTypedVectors$$' ./internal/peer -update
 	GO=$(GO) CAPNPC_GO=$(CURDIR)/$(BIN)/capnpc-go schemas/generate.sh
 
 ## check-generated: regenerating must not change any committed file (nor leave an untracked one).
