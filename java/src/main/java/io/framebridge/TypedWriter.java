@@ -19,11 +19,13 @@ import java.util.concurrent.TimeUnit;
  * });
  * }</pre>
  *
- * <p>How (schemas.md rules 1-4): claim {@code L} bytes ({@link #bound()}, a multiple of 16, adapted to
- * the sizes built); hand the builder a little-endian slice of exactly the claim; the builder writes back
- * to front, so the finished {@code s} bytes end the claim; write the root offset {@code (L - s) + root}
- * at payload offset 0 and the file identifier at 4; commit {@code L}. The payload is then a standard
- * FlatBuffers buffer any reader opens at offset 0; the gap {@code [8, L - s)} is never referenced.
+ * <p>How (docs/schemas.md, type 16): claim {@code L} bytes ({@link #bound()}, a multiple of 16, adapted
+ * to the sizes built); hand the builder a little-endian slice of bytes {@code [8, L)} of the claim; the
+ * builder writes back to front, so the body (tables, vtables, strings, vectors) ends the claim; the
+ * buffer is not finished: the writer puts the root table's position at payload offset 0 and the file
+ * identifier at 4 itself, and commits {@code L}. The payload is then a standard FlatBuffers buffer any
+ * reader opens at offset 0; the gap between the prefix and the body is never referenced. (As the Go
+ * writer: a minimal envelope fits a 64-byte claim.)
  *
  * <p>Fallback: when the builder outgrows the claim, its {@code ByteBufferFactory} hands it a heap buffer
  * (the builder copies what it built there and goes on); at the end the claim is aborted and a claim of
@@ -46,7 +48,7 @@ public final class TypedWriter {
     /** Frames between two decisions to shrink the bound to the recent peak. */
     static final int SHRINK_WINDOW = 256;
 
-    /** Builds one buffer: add what the frame holds and return the root table's offset (not finished). */
+    /** Builds one buffer: add what the frame holds and return the root table's offset. Do not call finish. */
     @FunctionalInterface
     public interface BuildFunction {
         int build(FlatBufferBuilder builder);
@@ -135,6 +137,9 @@ public final class TypedWriter {
         return timeoutNanos == 0 ? w.tryClaim(type, n) : w.claim(type, n, timeoutNanos, TimeUnit.NANOSECONDS);
     }
 
+    /** Bytes [0, 8) of a type-16 payload: the root offset and the file identifier. */
+    static final int PREFIX = 8;
+
     private int build0(int type, String id, BuildFunction fn, long timeoutNanos) {
         if (id != null && id.length() != 4) {
             throw new IllegalArgumentException("file identifier \"" + id + "\": want 4 characters");
@@ -144,63 +149,60 @@ public final class TypedWriter {
         if (f == null) {
             return -1;
         }
-        ByteBuffer slice = slice(f.segmentBuffer(), f.segmentOffset(), L);
+        // The builder gets [8, L) of the claim; it writes back to front, so its offsets from the end are
+        // offsets from the payload's end (a multiple of 16): every alignment holds relative to the payload.
+        ByteBuffer slice = slice(f.segmentBuffer(), f.segmentOffset() + PREFIX, L - PREFIX);
         factory.reset();
+        int root;
         int s;
         try {
             fbb.init(slice, factory);
-            int root = fn.build(fbb);
-            if (id != null) {
-                fbb.finish(root, id);
-            } else {
-                fbb.finish(root);
+            root = fn.build(fbb);
+            s = fbb.offset(); // body bytes, ending the builder's buffer
+            if (root <= 0 || root > s) {
+                throw new IllegalArgumentException("build function returned " + root + ": want the offset of a table it built"
+                        + " (1.." + s + ")");
             }
-            s = fbb.offset();
         } catch (RuntimeException | Error e) {
             w.abort();
             throw e;
         }
         if (!factory.grew) {
-            // In place: the s finished bytes end the claim.
-            int r = slice.getInt(L - s);
-            slice.putInt(0, (L - s) + r);
-            if (id != null) {
-                putId(slice, id);
-            }
+            // In place: the body ends the claim; the prefix makes the payload a standard buffer (no finish()).
+            prefix(f.segmentBuffer(), f.segmentOffset(), L - root, id);
             w.commit(L);
         } else {
-            // Fallback: the builder went on in a heap buffer; copy it into a claim of the right size.
+            // Fallback: the builder went on in a heap buffer; copy the body to the end of a claim that fits.
             w.abort();
             fallbacks++;
-            if (s > maxBound) {
-                throw new IllegalArgumentException("typed frame of " + s + " bytes: ring " + w.ring() + " takes at most "
-                        + maxBound);
+            if ((long) s + PREFIX > maxBound) {
+                throw new IllegalArgumentException("typed frame of " + (s + PREFIX) + " bytes: ring " + w.ring()
+                        + " takes at most " + maxBound);
             }
-            ByteBuffer built = fbb.dataBuffer(); // position = start of the finished bytes
-            int n = clampBound(s);
+            ByteBuffer built = factory.last; // the builder's buffer now (dataBuffer() wants a finished buffer)
+            int n = clampBound(s + PREFIX);
             Frame g = w.claim(type, n); // waits for space even under a timeout: the frame is built
             int at = g.segmentOffset();
             ByteBuffer seg = g.segmentBuffer();
-            seg.put(at + n - s, built, built.position(), s);
-            seg.putInt(at, (n - s) + built.getInt(built.position()));
-            if (id != null) {
-                for (int i = 0; i < 4; i++) {
-                    seg.put(at + 4 + i, (byte) id.charAt(i));
-                }
-            }
+            seg.put(at + n - s, built, built.capacity() - s, s);
+            prefix(seg, at, n - root, id);
             w.commit(n);
             L = n;
         }
         frames++;
         bytes += L;
-        lastSize = s;
-        adapt(s, factory.grew);
+        lastSize = s + PREFIX;
+        adapt(s + PREFIX, factory.grew);
         return L;
     }
 
-    private static void putId(ByteBuffer b, String id) {
-        for (int i = 0; i < 4; i++) {
-            b.put(4 + i, (byte) id.charAt(i));
+    /** Root offset (the root table's position in the payload) at 0, the identifier at 4. */
+    private static void prefix(ByteBuffer seg, int at, int rootPos, String id) {
+        seg.putInt(at, rootPos);
+        if (id != null) {
+            for (int i = 0; i < 4; i++) {
+                seg.put(at + 4 + i, (byte) id.charAt(i));
+            }
         }
     }
 
@@ -281,7 +283,7 @@ public final class TypedWriter {
         return bytes;
     }
 
-    /** Finished FlatBuffers size of the last frame (without its gap). */
+    /** Size of the last frame as a standard buffer: its body plus the 8-byte prefix (without the gap). */
     public int lastSize() {
         return lastSize;
     }
@@ -293,6 +295,8 @@ public final class TypedWriter {
     private static final class Factory extends FlatBufferBuilder.ByteBufferFactory {
         private final long max;
         private ByteBuffer scratch;
+        /** The last buffer handed out: the builder's buffer after it grew. */
+        ByteBuffer last;
         boolean grew;
 
         Factory(long max) {
@@ -315,6 +319,7 @@ public final class TypedWriter {
                 scratch = b;
             }
             grew = true;
+            last = b;
             return b;
         }
     }
