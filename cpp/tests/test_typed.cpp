@@ -3,6 +3,8 @@
 // implementation commits under schemas/testdata/frames.
 #include <dirent.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -314,17 +316,26 @@ std::string FramesDir() {
   return std::string(d == nullptr ? "../../schemas/testdata" : d) + "/frames";
 }
 
-std::vector<std::string> ListDir(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return out;
+// Regular files under dir (recursively), as paths relative to dir.
+void ListDir(const std::string& dir, const std::string& rel, std::vector<std::string>* out) {
+  DIR* d = opendir((dir + "/" + rel).c_str());
+  if (d == nullptr) return;
   while (dirent* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") out.push_back(n);
+    const std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    const std::string r = rel.empty() ? n : rel + "/" + n;
+    if (e->d_type == DT_DIR) {
+      ListDir(dir, r, out);
+    } else if (e->d_type == DT_REG) {
+      out->push_back(r);
+    }
   }
   closedir(d);
-  std::sort(out.begin(), out.end());
-  return out;
+}
+
+bool EndsWith(const std::string& s, const char* sfx) {
+  const std::size_t n = std::strlen(sfx);
+  return s.size() >= n && s.compare(s.size() - n, n, sfx) == 0;
 }
 
 std::vector<std::uint8_t> ReadFile(const std::string& p) {
@@ -334,14 +345,26 @@ std::vector<std::uint8_t> ReadFile(const std::string& p) {
 
 }  // namespace
 
-// Shared with test_typed_capnp.cpp: the vector files of one format (by suffix).
-std::vector<std::string> FrameVectorFiles(const char* suffix) {
-  std::vector<std::string> out;
-  const std::string sfx = suffix;
-  for (const std::string& n : ListDir(FramesDir())) {
-    if (n.size() > sfx.size() && n.compare(n.size() - sfx.size(), sfx.size(), sfx) == 0) out.push_back(n);
+// Shared with test_typed_capnp.cpp. The vector files of one format, by name: Cap'n Proto when the name
+// contains "capnp" (*.capnp, *.capnp.bin, ...), FlatBuffers otherwise (*.frb — frame.fbs's
+// file_extension —, *.fb, *.fbs.bin, *.bin). The same classification as the Java vectors test.
+std::vector<std::string> FrameVectorFiles(bool capnp) {
+  std::vector<std::string> all, out;
+  ListDir(FramesDir(), "", &all);
+  std::sort(all.begin(), all.end());
+  for (const std::string& n : all) {
+    const bool is_capnp = n.find("capnp") != std::string::npos;
+    const bool data = EndsWith(n, ".bin") || EndsWith(n, ".frb") || EndsWith(n, ".fb") || EndsWith(n, ".capnp");
+    if (data && is_capnp == capnp) out.push_back(n);
   }
   return out;
+}
+// Whether a vector's name says it must be rejected.
+bool BadFrameVector(const std::string& name) {
+  std::string n = name;
+  for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return n.find("bad") != std::string::npos || n.find("corrupt") != std::string::npos ||
+         n.find("invalid") != std::string::npos;
 }
 std::string FrameVectorsDir() { return FramesDir(); }
 std::vector<std::uint8_t> ReadFrameVector(const std::string& name) { return ReadFile(FramesDir() + "/" + name); }
@@ -349,9 +372,9 @@ std::vector<std::uint8_t> ReadFrameVector(const std::string& name) { return Read
 namespace {
 
 TEST(TypedFbs, GoTestVectors) {
-  std::vector<std::string> files = FrameVectorFiles(".fb");
+  std::vector<std::string> files = FrameVectorFiles(false);
   if (files.empty()) {
-    GTEST_SKIP() << "no FlatBuffers test vectors (*.fb) in " << FramesDir()
+    GTEST_SKIP() << "no FlatBuffers test vectors (*.frb, *.fb, *.fbs.bin, *.bin) in " << FramesDir()
                  << " yet: the Go implementation commits them (schemas/testdata/frames)";
   }
   ty::FlatBuffersReader rd;
@@ -360,7 +383,7 @@ TEST(TypedFbs, GoTestVectors) {
     std::vector<std::uint8_t> b = ReadFrameVector(n);
     const fr::Envelope* e = nullptr;
     auto st = rd.Open(b.data(), b.size(), &e);
-    if (n.find("bad") != std::string::npos || n.find("corrupt") != std::string::npos) {
+    if (BadFrameVector(n)) {
       EXPECT_EQ(st.code(), fb::Errc::kCorrupt) << n;
       continue;
     }
