@@ -240,4 +240,35 @@ class TypedFramesTest {
             assertTrue(tw.fallbacks() >= 3, "fallbacks " + tw.fallbacks());
         }
     }
+
+    @Test
+    void buildWithATimeoutGivesUpOnAFullRingWithoutCallingTheFunction() {
+        try (Segment s = Segment.createMemfd("typedfull", new Spec().ring("r", RegionKind.SPSC, 4096));
+                RingWriter w = s.writer("r"); RingReader r = s.reader("r")) {
+            TypedWriter tw = new TypedWriter(w, 1024);
+            int n = 0;
+            while (tw.build(Envelopes.TYPE, Envelopes.FILE_IDENTIFIER, b -> TestEnvelopes.build(b, 0, 1), 0,
+                    java.util.concurrent.TimeUnit.MILLISECONDS) > 0) {
+                n++;
+            }
+            assertTrue(n >= 2, n + " frames fit");
+            int[] calls = new int[1];
+            long t0 = System.nanoTime();
+            assertEquals(-1, tw.build(Envelopes.TYPE, Envelopes.FILE_IDENTIFIER, b -> {
+                calls[0]++;
+                return TestEnvelopes.build(b, 0, 1);
+            }, 20, java.util.concurrent.TimeUnit.MILLISECONDS));
+            assertTrue(System.nanoTime() - t0 >= 15_000_000L, "waited for the timeout");
+            assertEquals(0, calls[0]);
+            assertTrue(!w.hasClaim());
+            EnvelopeReader er = new EnvelopeReader();
+            for (int i = 0; i < n; i++) {
+                assertNull(TestEnvelopes.check(er, er.read(r.next()), 0, 1));
+            }
+            r.release();
+            assertTrue(tw.build(Envelopes.TYPE, Envelopes.FILE_IDENTIFIER, b -> TestEnvelopes.build(b, 0, 1), 1,
+                    java.util.concurrent.TimeUnit.SECONDS) > 0, "space again after release");
+            assertThrows(UnsupportedOperationException.class, () -> w.claim(1, 8).inPlaceBuffer());
+        }
+    }
 }
