@@ -189,9 +189,14 @@ class FlatBuffersWriter {
       auto root = build(static_cast<flatbuffers::FlatBufferBuilder&>(b));
       b.Finish(root, ident);
       s = b.GetSize();
-      need = s + b.scratch_size();
       spilled = alloc.spilled() || b.GetBufferPointer() != c.data + (n - s);
       if (!spilled) {
+        // The builder's scratch (vtable offsets, the field list of the table being built) grew from the
+        // front of the view, which was zero (a ring's free space always is): its high-water mark is the
+        // last non-zero byte before the body. A claim of body + scratch (+ slack) would have sufficed.
+        std::size_t hw = n - s;
+        while (hw > 0 && c.data[hw - 1] == 0) --hw;
+        need = s + hw + 16;
         detail::FixRoot(c.data, n - s, ident);
         st = w_->Commit(n);
         if (!st) return st;
@@ -200,9 +205,10 @@ class FlatBuffersWriter {
         return Status::Ok();
       }
       // Outgrown: the finished bytes are in the spill buffer. Copy them into a claim that fits.
+      need = s + b.scratch_size() + 8 * 64;  // the scratch's peak is unknown here: room for 64 fields
       w_->Abort();
       ++stats_.fallbacks;
-      if (!fixed_) bound_ = AlignUp(need + need / 4 + 64, kAlign);
+      if (!fixed_) bound_ = AlignUp(need + need / 8, kAlign);
       const std::size_t m = AlignUp(s, kAlign);
       if (m > w_->max_payload()) {
         return Status::Error(Errc::kTooLarge, "typed frame of %zu bytes exceeds the ring's MaxPayload %zu", s,
@@ -235,9 +241,8 @@ class FlatBuffersWriter {
     if (fixed_) return;
     if (need > window_max_) window_max_ = need;
     if (++window_ == kBoundWindow) {
-      // The builder also keeps its scratch (vtable offsets, the current table's fields) in the view,
-      // and grows when the free space would not hold what it adds next: leave room.
-      const std::size_t t = AlignUp(window_max_ + window_max_ / 8 + 64, kAlign);
+      // need already counts the builder's scratch; leave 1/16 for frames a little larger than these.
+      const std::size_t t = AlignUp(window_max_ + window_max_ / 16, kAlign);
       if (t < bound_) bound_ = t;
       window_ = 0, window_max_ = 0;
     }
