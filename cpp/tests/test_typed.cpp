@@ -134,6 +134,83 @@ TEST_P(TypedFbs, FallbackCopiesIntoBiggerClaim) {
   EXPECT_EQ(aw.stats().fallbacks, 1u);
 }
 
+// A frame many times larger than its claim: the builder grows several times (view -> heap -> heap), the
+// frame arrives intact, and nothing was written outside the claims (the ring's free space stays zero).
+TEST_P(TypedFbs, LargeFrameGrowsOffRingWithoutTouchingFreeSpace) {
+  fb::Segment seg = fbtest::MakeSegment(fbtest::OneRing(GetParam().kind, 1 << 16));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  ty::FlatBuffersWriter fw(&*w, 64);
+  std::vector<std::uint8_t> big = fbtest::Payload(20000, 3);
+  for (int k = 0; k < 3; ++k) {
+    std::size_t n = 0;
+    auto st = fw.Build(
+        [&](flatbuffers::FlatBufferBuilder& b) {
+          auto d = b.CreateVector(big.data(), big.size());
+          auto raw = fr::CreateRaw(b, d);
+          return fr::CreateEnvelope(b, 9, 0, b.CreateString("big"), fr::Kind::OneWay, 0, 0, 0, fr::Payload::Raw,
+                                    raw.Union());
+        },
+        fb::Deadline::Try(), &n);
+    ASSERT_TRUE(st.ok()) << st.message();
+    // Every byte of the ring after this frame's record is still zero.
+    const unsigned char* data = fbtest::RegionBase(seg, "r") + fb::layout::kRingDataOffset;
+    const std::uint64_t tail = w->counters().tail, cap = w->capacity();
+    for (std::uint64_t p = tail; p < tail + (cap - (tail - r->counters().head)); ++p) {
+      ASSERT_EQ(data[p & (cap - 1)], 0) << "free space byte at position " << p;
+    }
+    fb::Frame f;
+    ASSERT_TRUE(r->Next(fb::Deadline::Try(), &f).ok());
+    ty::FlatBuffersReader rd(GetParam().mode);
+    const fr::Envelope* e = nullptr;
+    ASSERT_TRUE(rd.Open(f, &e).ok());
+    const fr::Raw* raw = e->payload_as_Raw();
+    ASSERT_NE(raw, nullptr);
+    ASSERT_EQ(raw->data()->size(), big.size());
+    EXPECT_EQ(std::memcmp(raw->data()->data(), big.data(), big.size()), 0);
+    EXPECT_EQ(e->status_message()->str(), "big");
+    r->Release();
+  }
+  EXPECT_EQ(fw.stats().fallbacks, 1u) << "the bound grew after the first";
+}
+
+// Many small additions: the builder grows step by step, also inside its heap buffer.
+TEST(TypedFbs, StepwiseGrowthOffRing) {
+  fb::Segment seg = fbtest::MakeSegment(fbtest::OneRing(fb::RegionKind::kSPSC, 1 << 17));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  ty::FlatBuffersWriter fw(&*w, 64);
+  char buf[32];
+  ASSERT_TRUE(fw.Build([&](flatbuffers::FlatBufferBuilder& b) {
+                  std::vector<flatbuffers::Offset<flatbuffers::String>> labels;
+                  for (int k = 0; k < 3000; ++k) {
+                    std::snprintf(buf, sizeof buf, "label-%d", k);
+                    labels.push_back(b.CreateString(buf));
+                  }
+                  auto lv = b.CreateVector(labels);
+                  auto resp = fr::CreateModelResponse(b, 0, 0, 0, lv);
+                  return fr::CreateEnvelope(b, 1, 0, 0, fr::Kind::Response, 0, 0, 0, fr::Payload::ModelResponse,
+                                            resp.Union());
+                },
+                fb::Deadline::Try())
+                  .ok());
+  fb::Frame f;
+  ASSERT_TRUE(r->Next(fb::Deadline::Try(), &f).ok());
+  ty::FlatBuffersReader rd;
+  const fr::Envelope* e = nullptr;
+  ASSERT_TRUE(rd.Open(f, &e).ok());
+  const auto* lb = e->payload_as_ModelResponse()->labels();
+  ASSERT_EQ(lb->size(), 3000u);
+  for (int k = 0; k < 3000; ++k) {
+    std::snprintf(buf, sizeof buf, "label-%d", k);
+    ASSERT_EQ(lb->Get(static_cast<flatbuffers::uoffset_t>(k))->str(), buf);
+  }
+  EXPECT_EQ(fw.stats().fallbacks, 1u);
+  r->Release();
+}
+
 TEST(TypedFbs, FrameLargerThanTheRingIsTooLarge) {
   fb::Segment seg = fbtest::MakeSegment(fbtest::OneRing(fb::RegionKind::kSPSC, 4096));
   auto w = seg.Writer("r");
