@@ -2,7 +2,9 @@
 // read with limits, fallbacks, corrupt frames, test vectors.
 #include <capnp/serialize.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "framebridge/typed_capnp.hpp"
@@ -195,6 +197,37 @@ TEST(TypedCapnp, CorruptFramesRejected) {
   lim = ty::CapnpLimits();
   lim.traversal_words = 4;
   EXPECT_EQ(ty::CapnpReader(ty::ReadMode::kCopy, lim).Open(good.data(), good.size(), &e).code(), fb::Errc::kCorrupt);
+}
+
+// A hostile writer keeps changing a committed frame while the reader opens and reads it (copy mode).
+TEST(TypedCapnp, ScribblingWriterCannotCrashCopyReader) {
+  fb::Segment seg = fbtest::MakeSegment(fbtest::OneRing(fb::RegionKind::kSPSC, 1 << 14));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  ASSERT_TRUE(ty::BuildCapnpFrame(*w, [&](capnp::MessageBuilder& m) { frbtest::BuildTestEnvelopeCapnp(m, 0, 1); },
+                                  1024, fb::Deadline::Try())
+                  .ok());
+  fb::Frame f;
+  ASSERT_TRUE(r->Next(fb::Deadline::Try(), &f).ok());
+  std::uint8_t* frame = const_cast<std::uint8_t*>(f.data);
+  std::atomic<bool> stop{false};
+  std::thread scribbler([&] {
+    std::uint64_t x = 88172645463325252ULL;
+    while (!stop.load(std::memory_order_relaxed)) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      __atomic_store_n(&frame[x % f.size], static_cast<std::uint8_t>(x >> 32), __ATOMIC_RELAXED);
+    }
+  });
+  ty::CapnpReader rd;
+  std::string why;
+  for (int k = 0; k < 20000; ++k) {
+    cp::Envelope::Reader e;
+    if (rd.Open(f, &e).ok()) (void)Check(e, 0, 1, &why);
+  }
+  stop = true;
+  scribbler.join();
+  r->Release();
 }
 
 TEST(TypedCapnp, GoTestVectors) {
