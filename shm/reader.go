@@ -327,7 +327,13 @@ func (r *Reader) Drain(max int, fn func(Frame) error) (int, error) {
 }
 
 // Lag returns how many bytes of records are published but not yet released.
-func (r *Reader) Lag() uint64 { return atomic.LoadUint64(r.tail) - r.releasedPos }
+func (r *Reader) Lag() uint64 {
+	t := atomic.LoadUint64(r.tail)
+	if t < r.releasedPos { // an SPSC tail may lag the records (layout.md §5.1)
+		return 0
+	}
+	return t - r.releasedPos
+}
 
 // Close releases what was read and gives up the reader slot. Idempotent.
 func (r *Reader) Close() error {

@@ -232,6 +232,12 @@ func CreateMemfd(name string, spec Spec) (*Segment, error) {
 		sys.Close(fd)
 		return nil, fmt.Errorf("create memfd segment %q: %w", name, err)
 	}
+	// Sealed at once: a peer holding the descriptor can then neither shrink
+	// the memory under everyone's mappings (SIGBUS) nor grow it.
+	if err := s.Seal(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("create memfd segment %q: %w", name, err)
+	}
 	return s, nil
 }
 
@@ -509,7 +515,14 @@ func (s *Segment) Stale() (bool, error) {
 		return false, err
 	}
 	defer cur.Close()
-	return cur.header.Generation != s.header.Generation, nil
+	// Another generation, or the same one in another file (removed and
+	// created afresh, which starts at generation 1 again).
+	mine, err1 := sys.Fstat(s.fd)
+	theirs, err2 := sys.Fstat(cur.fd)
+	if err := errors.Join(err1, err2); err != nil {
+		return false, err
+	}
+	return cur.header.Generation != s.header.Generation || mine.Ino != theirs.Ino || mine.Dev != theirs.Dev, nil
 }
 
 func (s *Segment) region(name string, kinds ...uint32) (Region, error) {

@@ -327,11 +327,11 @@ func (w *Writer) padFor(tail, size uint64) uint64 {
 
 // putPadding writes a padding record of pad bytes at data index idx. Only
 // size and type are needed when pad < RecordHeaderLength.
-func (w *Writer) putPadding(idx, pad uint64) {
+func (w *Writer) putPadding(idx, pad uint64, writer uint32) {
 	put32(w.data, idx+RecordTypeOffset, PaddingType)
 	if pad >= RecordHeaderLength {
 		put32(w.data, idx+RecordLengthOffset, 0)
-		put32(w.data, idx+RecordWriterOffset, w.token)
+		put32(w.data, idx+RecordWriterOffset, writer)
 		put64(w.data, idx+RecordSequenceOffset, 0)
 	}
 	atomic.StoreInt32(i32At(w.data, idx+RecordSizeOffset), int32(pad))
@@ -407,7 +407,7 @@ func (w *Writer) tryClaimMPSC(typ uint32, n int) (bool, error) {
 		return false, nil
 	}
 	if pad > 0 {
-		w.putPadding(tail&w.mask, pad)
+		w.putPadding(tail&w.mask, pad, w.token)
 	}
 	pos := tail + pad
 	idx := pos & w.mask
@@ -447,7 +447,7 @@ func (w *Writer) Commit(n int) error {
 		put32(w.data, idx+RecordWriterOffset, 0)
 		put64(w.data, idx+RecordSequenceOffset, w.seq)
 		if w.claimPad > 0 {
-			w.putPadding((w.claimPos-w.claimPad)&w.mask, w.claimPad)
+			w.putPadding((w.claimPos-w.claimPad)&w.mask, w.claimPad, 0) // SPSC records name writer 0
 		}
 		// The size word is the commit flag the reader polls (layout.md §5.1).
 		atomic.StoreInt32(i32At(w.data, idx+RecordSizeOffset), int32(size))

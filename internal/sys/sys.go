@@ -52,13 +52,32 @@ func CreateExclusive(path string) (int, error) {
 	return fd, nil
 }
 
-// OpenExisting opens an existing path read-write (or read-only).
+// ErrNotRegular: the path is a FIFO, device, directory or socket, not a
+// shared-memory file.
+var ErrNotRegular = errors.New("not a regular file")
+
+// OpenExisting opens an existing regular file read-write (or read-only).
+// O_NONBLOCK keeps a FIFO planted under the name (anyone may create files in
+// /dev/shm) from blocking the open; anything but a regular file is refused.
 func OpenExisting(path string, readOnly bool) (int, error) {
-	flags := unix.O_RDWR | unix.O_CLOEXEC | unix.O_NOFOLLOW
+	flags := unix.O_RDWR | unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NONBLOCK
 	if readOnly {
-		flags = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW
+		flags = unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW | unix.O_NONBLOCK
 	}
-	return unix.Open(path, flags, 0)
+	fd, err := unix.Open(path, flags, 0)
+	if err != nil {
+		return -1, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return -1, fmt.Errorf("%s: %w (mode %#o)", path, ErrNotRegular, st.Mode&unix.S_IFMT)
+	}
+	return fd, nil
 }
 
 // Reserve sets the file's size and allocates its blocks, so that a full
@@ -79,9 +98,14 @@ func Reserve(fd int, size int64) error {
 	}
 }
 
-// Seal applies F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL to a memfd.
+// Seal applies F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL to a memfd; sealing a
+// memfd that already has them is a no-op.
 func Seal(fd int) error {
-	_, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL)
+	const want = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
+	if have, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0); err == nil && have&want == want {
+		return nil
+	}
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, want)
 	if err != nil {
 		return fmt.Errorf("seal memfd: %w", err)
 	}
