@@ -2,6 +2,7 @@
 // read with limits, fallbacks, corrupt frames, test vectors.
 #include <capnp/serialize.h>
 
+#include <algorithm>
 #include <atomic>
 #include <string>
 #include <thread>
@@ -9,7 +10,9 @@
 
 #include "framebridge/typed_capnp.hpp"
 #include "helpers.hpp"
+#include "json.hpp"
 #include "typed_content_capnp.hpp"
+#include "framebridge/typed.hpp"
 
 namespace fb = framebridge;
 namespace ty = framebridge::typed;
@@ -249,6 +252,65 @@ TEST(TypedCapnp, GoTestVectors) {
     ASSERT_TRUE(st.ok()) << n << ": " << st.message();
     const auto w = static_cast<std::uint32_t>(e.getCorrelationId() >> 32);
     EXPECT_TRUE(Check(e, w, e.getSequence(), &why)) << n << ": " << why;
+  }
+}
+
+// The vectors as manifest.json describes them (format, ring type, writer, index): each goes through a
+// real ring as a frame of its type and is read in both modes exactly as the peers read, every field
+// checked against envelope <index> of writer <writer>. Every data file in the directory is listed.
+TEST(TypedVectors, ManifestThroughARing) {
+  const std::vector<std::uint8_t> mtext = ReadFrameVector("manifest.json");
+  if (mtext.empty()) {
+    GTEST_SKIP() << "no " << FrameVectorsDir() << "/manifest.json yet: the Go implementation commits it";
+  }
+  fbjson::Value m;
+  std::string err;
+  ASSERT_TRUE(fbjson::Parser(std::string(mtext.begin(), mtext.end())).Parse(&m, &err)) << err;
+  const auto& vecs = m["vectors"].a;
+  ASSERT_FALSE(vecs.empty());
+  std::vector<std::string> listed;
+  fb::Segment seg = fbtest::MakeSegment(fbtest::OneRing(fb::RegionKind::kSPSC, 1 << 16));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  char why[512];
+  std::string cwhy;
+  for (const fbjson::Value& v : vecs) {
+    const std::string file = v["file"].s, format = v["format"].s;
+    SCOPED_TRACE(file + " (" + v["note"].s + ")");
+    listed.push_back(file);
+    const auto writer = static_cast<std::uint32_t>(v["writer"].u);
+    const std::uint64_t index = v["index"].u;
+    const auto type = static_cast<std::uint32_t>(v["type"].u);
+    ASSERT_TRUE(format == "fbs" || format == "capnp") << format;
+    ASSERT_EQ(type, format == "fbs" ? ty::kTypeFlatBuffers : ty::kTypeCapnp);
+    const std::vector<std::uint8_t> b = ReadFrameVector(file);
+    ASSERT_FALSE(b.empty());
+    for (ty::ReadMode mode : {ty::ReadMode::kCopy, ty::ReadMode::kInPlace}) {
+      fbtest::Write(*w, type, b);
+      fb::Frame f;
+      ASSERT_TRUE(r->Next(fb::Deadline::Try(), &f).ok());
+      if (format == "fbs") {
+        ty::FlatBuffersReader rd(mode);
+        const framebridge::frames::Envelope* e = nullptr;
+        auto st = rd.Open(f, &e);
+        ASSERT_TRUE(st.ok()) << st.message();
+        EXPECT_TRUE(frbtest::CheckTestEnvelope(e, writer, index, why, sizeof why)) << why;
+      } else {
+        ty::CapnpReader rd(mode);
+        cp::Envelope::Reader e;
+        auto st = rd.Open(f, &e);
+        ASSERT_TRUE(st.ok()) << st.message();
+        EXPECT_TRUE(Check(e, writer, index, &cwhy)) << cwhy;
+      }
+      r->Release();
+    }
+  }
+  for (const std::string& n : FrameVectorFiles(false)) {
+    EXPECT_NE(std::find(listed.begin(), listed.end(), n), listed.end()) << n << " is not in manifest.json";
+  }
+  for (const std::string& n : FrameVectorFiles(true)) {
+    EXPECT_NE(std::find(listed.begin(), listed.end(), n), listed.end()) << n << " is not in manifest.json";
   }
 }
 
