@@ -45,4 +45,18 @@ execute_process(COMMAND ${CMAKE_COMMAND} -E env "LD_LIBRARY_PATH=${PREFIX}/lib:$
 if(NOT rc EQUAL 0 OR NOT out MATCHES "ok")
   message(FATAL_ERROR "pkg-config consumer: rc=${rc} out=${out}")
 endif()
-message(STATUS "install check: find_package and pkg-config consumers ok")
+# Typed frames from the installed headers (header-only FlatBuffers part, no exceptions):
+# examples/typed.cpp against the installed include directory.
+execute_process(COMMAND ${PKG_CONFIG} --cflags framebridge OUTPUT_VARIABLE cflags RESULT_VARIABLE rc
+                OUTPUT_STRIP_TRAILING_WHITESPACE)
+separate_arguments(cflags UNIX_COMMAND "${cflags}")
+execute_process(COMMAND ${CXX} -std=c++17 -Wall -Wextra -Werror -fno-exceptions "${SOURCE_DIR}/examples/typed.cpp"
+                        ${cflags} -o "${WORK_DIR}/typed_cpp" RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "typed-frame consumer: compile failed")
+endif()
+execute_process(COMMAND "${WORK_DIR}/typed_cpp" RESULT_VARIABLE rc OUTPUT_VARIABLE out)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "fallbacks 0")
+  message(FATAL_ERROR "typed-frame consumer: rc=${rc} out=${out}")
+endif()
+message(STATUS "install check: find_package, pkg-config and typed-frame consumers ok")
