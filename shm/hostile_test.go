@@ -187,6 +187,11 @@ func tolerantWrite(args []string) int {
 			frames++
 		case errors.Is(err, context.DeadlineExceeded):
 			timeouts++
+		case errors.Is(err, shm.ErrPeerDead):
+			// The reader is done (it exits once it has seen enough clean
+			// frames) before the test tells this writer to stop.
+			timeouts++
+			time.Sleep(time.Millisecond)
 		case errors.Is(err, shm.ErrCorrupt):
 			corrupt++
 			w.Close()
@@ -253,8 +258,16 @@ func tolerantRead(args []string) int {
 		case errors.Is(err, shm.ErrCorrupt):
 			corrupt++
 			clean = 0
+			// Hand back what we hold: if the tail is scribbled too, the
+			// reader cannot skip, and the writer that will rewrite the tail
+			// may be waiting for exactly this space.
+			r.Release()
 		case errors.Is(err, context.DeadlineExceeded):
 			timeouts++
+			r.Release()
+		case errors.Is(err, shm.ErrFull):
+			// Scribbled padding made the reader read a whole ring while it
+			// held frames: Next says so instead of waiting forever.
 			r.Release()
 		default:
 			fmt.Printf("FAIL: next: %v\n", err)

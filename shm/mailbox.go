@@ -24,6 +24,7 @@ type Mailbox struct {
 
 	writer  bool
 	epoch   uint32
+	fence   uint32 // private word for Load's barrier
 	lastSeq uint64 // writer: last even seq stored
 	wait    waiter
 	closed  bool
@@ -69,8 +70,15 @@ func (s *Segment) MailboxWriter(name string, opts ...Option) (*Mailbox, error) {
 	}
 	m.writer, m.epoch = true, epoch
 	m.lastSeq = atomic.LoadUint64(m.seq)
-	if m.lastSeq%2 == 1 { // a writer died mid-store
+	if m.lastSeq%2 == 1 {
+		// A writer died mid-store: publish an explicit empty value (status 0,
+		// zero payload) so readers stop waiting for a store that never ends
+		// (layout.md §5.6).
+		put32(m.mem, MailboxStatusOffset, 0)
+		clear(m.mem[MailboxPayloadOffset : MailboxPayloadOffset+m.capacity])
 		m.lastSeq++
+		atomic.StoreUint64(m.seq, m.lastSeq)
+		m.ec.notify()
 	}
 	return m, nil
 }
@@ -91,7 +99,9 @@ func (m *Mailbox) Store(status int32, payload []byte) error {
 		return fmt.Errorf("store to mailbox %q: %w: %d bytes, capacity %d", m.name, ErrTooLarge, len(payload), m.capacity)
 	}
 	s := m.lastSeq
-	atomic.StoreUint64(m.seq, s+1)
+	// An atomic read-modify-write, not a store: on weakly ordered CPUs it
+	// keeps the payload stores below from becoming visible before the odd seq.
+	atomic.CompareAndSwapUint64(m.seq, s, s+1)
 	put32(m.mem, MailboxStatusOffset, uint32(status))
 	dst := m.mem[MailboxPayloadOffset : MailboxPayloadOffset+m.capacity]
 	n := copy(dst, payload)
@@ -122,6 +132,9 @@ func (m *Mailbox) Load(dst []byte) (Snapshot, error) {
 		if s1%2 == 0 {
 			status := int32(load32(m.mem, MailboxStatusOffset))
 			copy(dst, src)
+			// A full barrier (the acquire fence of §5.6): the copy's loads
+			// complete before the seq is read again.
+			atomic.AddUint32(&m.fence, 1)
 			if atomic.LoadUint64(m.seq) == s1 {
 				return Snapshot{Version: s1 / 2, Status: status}, nil
 			}

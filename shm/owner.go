@@ -63,13 +63,8 @@ func (s ownerSlot) take() (epoch uint32, holder int, ok bool, err error) {
 		if ownerPID(w) != 0 && s.holderAlive(w) {
 			return 0, ownerPID(w), false, nil
 		}
-		if ownerPID(w) != 0 {
-			// A new owner stores its start time just after its CAS; give a
-			// racing one that moment before declaring the holder dead.
-			time.Sleep(time.Millisecond)
-			if atomic.LoadUint64(s.word) != w || s.holderAlive(w) {
-				continue
-			}
+		if ownerPID(w) != 0 && s.mayBeTakingOver(w) {
+			continue
 		}
 		e := ownerEpoch(w) + 1
 		if e&0xFFFFFF == 0 { // epochs in writer tokens keep 24 bits; never reuse 0
@@ -87,4 +82,21 @@ func (s ownerSlot) release(epoch uint32) {
 	pid, _, _ := selfIdentity()
 	w := uint64(epoch)<<32 | uint64(uint32(pid))
 	atomic.CompareAndSwapUint64(s.word, w, uint64(epoch)<<32)
+}
+
+// mayBeTakingOver reports whether the owner word w, which names a process
+// that looks dead, may belong to a taker that has done its CAS but not yet
+// stored its start time (layout.md §7). It waits, up to 100 ms, while the
+// pid exists: a descheduled taker stores its start time when it runs again.
+func (s ownerSlot) mayBeTakingOver(w uint64) bool {
+	for deadline := time.Now().Add(100 * time.Millisecond); time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		if atomic.LoadUint64(s.word) != w || s.holderAlive(w) {
+			return true
+		}
+		if st, err := sys.ReadProcStat(ownerPID(w)); err != nil || st.State == 'Z' || st.State == 'X' {
+			return false // gone: certainly dead
+		}
+	}
+	return false
 }

@@ -94,9 +94,13 @@ func (r *Reader) skipCorrupt(field string, pos, value uint64, reason string) err
 	r.bad++
 	r.cBad.setRelaxed(r.bad)
 	t := atomic.LoadUint64(r.tail)
-	if t > r.readPos && t-r.readPos <= r.capacity && t%RecordAlignment == 0 {
+	// Writers never write past head + capacity, and head == releasedPos.
+	if t > r.readPos && t-r.releasedPos <= r.capacity && t%RecordAlignment == 0 {
+		// Zero only what is skipped: frames delivered before stay valid
+		// until the caller's Release.
+		r.zero(r.readPos, t)
 		r.readPos = t
-		r.Release() // zero what was skipped, so size words read as "empty" again
+		r.releasePadding()
 		return corrupt(r.name, field, pos, value, reason+"; skipped to the writer's tail")
 	}
 	return corrupt(r.name, field, pos, value, reason)
@@ -215,6 +219,10 @@ func (r *Reader) TryNext() (f Frame, ok bool, err error) {
 func (r *Reader) Next(ctx context.Context) (Frame, error) {
 	if r.closed {
 		return Frame{}, ErrClosed
+	}
+	if r.readPos-r.releasedPos >= r.capacity {
+		// Waiting could never end: the writers wait for this very space.
+		return Frame{}, fmt.Errorf("next frame on ring %q: %w: the reader holds a whole ring of unreleased frames; call Release", r.name, ErrFull)
 	}
 	st, err := r.poll(false)
 	if st == pollGot {

@@ -492,3 +492,28 @@ func TestCancelAfterTheSegmentClosedIsHarmless(t *testing.T) {
 	cancel()    // runs the wake-up now
 	time.Sleep(20 * time.Millisecond)
 }
+
+// A reader holding a whole ring of unreleased frames would wait forever in
+// Next (the writers wait for that very space): it gets an error instead.
+func TestNextWithAWholeRingUnreleasedSaysToRelease(t *testing.T) {
+	seg := shmtest.NewSegment(t, oneRing(shm.SPSC, 4096))
+	w, r := pair(t, seg)
+	for i := 0; i < 32; i++ {
+		w.Write(context.Background(), 1, make([]byte, 104)) // 32 x 128 bytes: exactly full
+	}
+	for i := 0; i < 32; i++ {
+		if _, ok, err := r.TryNext(); !ok || err != nil {
+			t.Fatalf("frame %d: %v %v", i, ok, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := r.Next(ctx); !errors.Is(err, shm.ErrFull) {
+		t.Fatalf("got %v, want ErrFull (call Release)", err)
+	}
+	r.Release()
+	w.Write(ctx, 1, []byte("more"))
+	if f, err := r.Next(ctx); err != nil || string(f.Data) != "more" {
+		t.Fatalf("%q %v", f.Data, err)
+	}
+}

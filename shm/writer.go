@@ -80,27 +80,45 @@ func (rg *ring) writerDead(token uint32) bool {
 func (rg *ring) adopt() (tail, head uint64, err error) {
 	tail, head = atomic.LoadUint64(rg.tail), atomic.LoadUint64(rg.head)
 	orig := tail
-	if head > tail && head-tail <= rg.capacity && head%RecordAlignment == 0 {
-		tail = head // the reader consumed records the tail never covered
-	}
-	if err := rg.checkPositions(head, tail); err != nil {
-		return 0, 0, err
-	}
+	nextSeq := atomic.LoadUint64(rg.nextSeq)
 	for {
-		idx := tail & rg.mask
-		v := atomic.LoadInt32(i32At(rg.data, idx+RecordSizeOffset))
-		size := uint64(v)
-		if v < 0 {
-			size = uint64(-int64(v))
+		if head > tail && head-tail <= rg.capacity && head%RecordAlignment == 0 {
+			tail = head // the reader consumed records the tail never covered
 		}
-		if v == 0 || size%RecordAlignment != 0 || size > rg.capacity-idx || tail+size-head > rg.capacity {
+		if err := rg.checkPositions(head, tail); err != nil {
+			return 0, 0, err
+		}
+		for {
+			idx := tail & rg.mask
+			v := atomic.LoadInt32(i32At(rg.data, idx+RecordSizeOffset))
+			size := uint64(v)
+			if v < 0 {
+				size = uint64(-int64(v))
+			}
+			if v == 0 || size%RecordAlignment != 0 || size > rg.capacity-idx || tail+size-head > rg.capacity {
+				break
+			}
+			if size >= RecordHeaderLength {
+				// An adopted record took a sequence number its writer may not
+				// have published in NextSequence.
+				if s := load64(rg.data, idx+RecordSequenceOffset); s != 0 && s >= nextSeq {
+					nextSeq = s + 1
+				}
+			}
+			tail += size
+		}
+		// The reader may have recovered and released what stood at the tail
+		// meanwhile (zero again, head past it): follow it.
+		h := atomic.LoadUint64(rg.head)
+		if h <= tail || h-tail > rg.capacity || h%RecordAlignment != 0 {
 			break
 		}
-		tail += size
+		head = h
 	}
 	if tail != orig {
 		atomic.StoreUint64(rg.tail, tail)
 	}
+	*rg.nextSeq = nextSeq
 	return tail, head, nil
 }
 
@@ -397,6 +415,12 @@ func (w *Writer) tryClaimMPSC(typ uint32, n int) (bool, error) {
 		}
 	}
 	tail, head := atomic.LoadUint64(w.tail), atomic.LoadUint64(w.head)
+	if head > tail && head-tail <= w.capacity && head%RecordAlignment == 0 {
+		// The reader recovered and released a dead lock holder's claim that
+		// never reached the tail (layout.md §5.2).
+		tail = head
+		atomic.StoreUint64(w.tail, tail)
+	}
 	if err := w.checkPositions(head, tail); err != nil {
 		atomic.StoreUint32(w.lock, 0)
 		return false, err
