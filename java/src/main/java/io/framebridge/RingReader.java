@@ -15,7 +15,8 @@ import java.util.concurrent.TimeUnit;
  *   <li>A claimed (negative-size) MPSC record whose writer is dead is turned into padding (§5.4): counted
  *       in {@code AbandonedRecords}, no committed frame is lost.</li>
  *   <li>A malformed record throws {@link CorruptSegmentException} naming position, field and value, counts
- *       {@code BadRecords} and skips to the tail (§5.5). A bad tail is never adopted.</li>
+ *       {@code BadRecords} and skips to the tail (§5.5). A bad tail is never adopted. Frames returned
+ *       before stay valid until {@link #release()}.</li>
  * </ul>
  * One thread at a time. No allocation per frame.
  */
@@ -182,16 +183,17 @@ public final class RingReader implements AutoCloseable {
 
     private Frame next0(long timeoutNanos) {
         checkOpen();
+        if (readPos - releasedPos >= capacity && deliveredSinceRelease) {
+            // Waiting could never end: the writers wait for this very space (Go: ErrFull from Next).
+            throw new RingFullException("ring " + ring + ": the reader holds a whole ring of unreleased frames;"
+                    + " call release()");
+        }
         int st = poll();
         if (st == FRAME) {
             return frame;
         }
         if (timeoutNanos == 0) {
             return null;
-        }
-        if (readPos - releasedPos >= capacity && deliveredSinceRelease) {
-            throw new IllegalStateException("ring " + ring + ": the whole ring holds frames read but not released;"
-                    + " release() before waiting for more");
         }
         long start = System.nanoTime();
         if (spinNanos > 0) {
@@ -352,17 +354,22 @@ public final class RingReader implements AutoCloseable {
     }
 
     /**
-     * §5.5: count, skip to the published tail (only if {@code readPos < tail <= readPos + capacity},
-     * 8-aligned; zeroing what is skipped as a release does), and report. Otherwise stay and report again.
+     * §5.5: count, skip to the published tail (only if {@code readPos < tail <= releasedPos + capacity},
+     * 8-aligned; zeroing only the skipped bytes [readPos, tail), so frames the caller still holds stay
+     * valid; released only if no frame was delivered since the last release), and report. Otherwise stay and report again.
      */
     private CorruptSegmentException bad(long pos, String field, long value, String want) {
         b.putLong(base + Layout.BAD_RECORDS_OFFSET, ++badRecords);
         pendingPos = -1;
         long t = Mem.getLongVolatile(b, tailOff);
         String what;
-        if (t > readPos && t - readPos <= capacity && (t & (Layout.RECORD_ALIGNMENT - 1)) == 0) {
+        // Writers never write past head + capacity, and head == releasedPos.
+        if (Long.compareUnsigned(t, readPos) > 0 && Long.compareUnsigned(t - releasedPos, capacity) <= 0
+                && (t & (Layout.RECORD_ALIGNMENT - 1)) == 0) {
+            // Zero only what is skipped: frames delivered before stay valid until the caller's release().
+            zero(readPos, t);
             readPos = t;
-            release();
+            freePadding(); // releases only if no frame was delivered since the last release
             what = "; skipped to the writers' tail " + t;
         } else {
             what = "; the tail (" + t + ") is not usable, the reader stays";

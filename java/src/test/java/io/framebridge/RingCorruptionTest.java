@@ -55,12 +55,18 @@ class RingCorruptionTest {
             f.write(3, 16);
             corrupt.accept(f, rec(f, 1, 16));
             try (RingReader r = f.s.reader("r")) {
-                assertEquals(0, r.tryNext().getInt(0));
+                Frame held = r.tryNext();
+                assertEquals(0, held.getInt(0));
                 CorruptSegmentException e = assertThrows(CorruptSegmentException.class, r::tryNext, field);
                 assertTrue(e.getMessage().contains("position 40") && e.getMessage().contains(field), e.getMessage());
                 assertEquals(1, f.s.counters("r").badRecords());
                 assertNull(r.tryNext(), "skipped to the tail: empty");
-                assertEquals(3 * 40, f.b.getLong(f.base + Layout.HEAD_POSITION_OFFSET), "skip released");
+                // The frame delivered before the bad record is still held: not released, not zeroed.
+                assertEquals(0, f.b.getLong(f.base + Layout.HEAD_POSITION_OFFSET), "a skip releases nothing held");
+                assertEquals(40, f.b.getInt(f.data + Layout.RECORD_SIZE_OFFSET), "held record intact");
+                assertEquals(0, f.b.getInt(rec(f, 1, 16) + Layout.RECORD_SIZE_OFFSET), "skipped bytes zeroed");
+                r.release();
+                assertEquals(3 * 40, f.b.getLong(f.base + Layout.HEAD_POSITION_OFFSET), "release after the skip");
             }
             // The ring works again after the skip.
             f.write(1, 16);

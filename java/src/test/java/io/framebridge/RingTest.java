@@ -466,7 +466,7 @@ class RingTest {
                         assertEquals(lap * 1000 + i, r.tryNext().getInt(0));
                     }
                     assertNull(r.tryNext(), kind + ": the size word at readPos is the oldest unreleased record's");
-                    assertThrows(IllegalStateException.class, () -> r.next(1, TimeUnit.MILLISECONDS));
+                    assertThrows(RingFullException.class, () -> r.next(1, TimeUnit.MILLISECONDS));
                     assertEquals(0, s.counters("r").badRecords());
                     r.release();
                 }
@@ -573,6 +573,30 @@ class RingTest {
                 w.abort();
                 assertNull(r.tryNext());
                 assertEquals(128L * (round + 1), s.buffer().getLong(head), "padding released by tryNext");
+            }
+        }
+    }
+    /** A reader holding a whole ring of unreleased frames would wait forever in next(): it is told at once. */
+    @Test
+    void nextWithAWholeRingUnreleasedSaysToRelease() {
+        for (RegionKind kind : new RegionKind[] {RegionKind.SPSC, RegionKind.MPSC}) {
+            try (Segment s = seg(kind); RingWriter w = s.writer("r"); RingReader r = s.reader("r")) {
+                for (int i = 0; i < 32; i++) {
+                    assertNotNull(w.tryClaim(1, 104)); // 32 x 128 bytes: exactly full
+                    w.commit();
+                }
+                for (int i = 0; i < 32; i++) {
+                    assertNotNull(r.tryNext(), kind + " frame " + i);
+                }
+                org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(10), () -> {
+                    RingFullException e = assertThrows(RingFullException.class, r::next);
+                    assertTrue(e.getMessage().contains("call release()"), e.getMessage());
+                    assertThrows(RingFullException.class, () -> r.next(0, TimeUnit.SECONDS));
+                });
+                r.release();
+                w.claim(1, 4).putInt(0, 77);
+                w.commit();
+                assertEquals(77, r.next().getInt(0));
             }
         }
     }
