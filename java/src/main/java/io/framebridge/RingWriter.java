@@ -140,24 +140,48 @@ public final class RingWriter implements AutoCloseable {
         if (t < 0 || h < 0) { // positions are u64 counters that never reach 2^63
             checkPositions(t, h);
         }
-        if (h > t && h - t <= capacity && (h & (Layout.RECORD_ALIGNMENT - 1)) == 0) {
-            t = h; // the reader consumed records the tail never covered
-        }
-        checkPositions(t, h);
+        long nextSeq = b.getLong(nextSeqOff);
         for (;;) {
-            int idx = (int) (t & mask);
-            int v = Mem.getIntAcquire(b, data + idx + Layout.RECORD_SIZE_OFFSET);
-            long size = v < 0 ? -(long) v : v;
-            if (v == 0 || (size & (Layout.RECORD_ALIGNMENT - 1)) != 0 || size > capacity - idx || t + size - h > capacity) {
+            if (headPastTail(h, t)) {
+                t = h; // the reader consumed records the tail never covered
+            }
+            checkPositions(t, h);
+            for (;;) {
+                int idx = (int) (t & mask);
+                int v = Mem.getIntAcquire(b, data + idx + Layout.RECORD_SIZE_OFFSET);
+                long size = v < 0 ? -(long) v : v;
+                if (v == 0 || (size & (Layout.RECORD_ALIGNMENT - 1)) != 0 || size > capacity - idx || t + size - h > capacity) {
+                    break;
+                }
+                if (size >= Layout.RECORD_HEADER_LENGTH) {
+                    // An adopted record took a sequence number its writer may not have published in NextSequence.
+                    long rs = b.getLong(data + idx + Layout.RECORD_SEQUENCE_OFFSET);
+                    if (rs != 0 && Long.compareUnsigned(rs, nextSeq) >= 0) {
+                        nextSeq = rs + 1;
+                    }
+                }
+                t += size;
+            }
+            // The reader may have recovered and released what stood at the tail meanwhile (zero again, head
+            // past it): follow it.
+            long h2 = Mem.getLongVolatile(b, headOff);
+            if (!headPastTail(h2, t)) {
                 break;
             }
-            t += size;
+            h = h2;
         }
         if (t != orig) {
             Mem.setLongVolatile(b, tailOff, t);
         }
+        b.putLong(nextSeqOff, nextSeq);
         tail = t;
         headCache = h;
+    }
+
+    /** {@code head > tail}, at most a capacity past it and 8-aligned (unsigned compares, as in Go). */
+    private boolean headPastTail(long h, long t) {
+        return Long.compareUnsigned(h, t) > 0 && Long.compareUnsigned(h - t, capacity) <= 0
+                && (h & (Layout.RECORD_ALIGNMENT - 1)) == 0;
     }
 
     /** tail - capacity <= head <= tail, both multiples of 8 and non-negative. */
@@ -283,6 +307,12 @@ public final class RingWriter implements AutoCloseable {
             try {
                 t = Mem.getLongVolatile(b, tailOff);
                 h = Mem.getLongAcquire(b, headOff);
+                if (headPastTail(h, t)) {
+                    // The reader recovered and released a dead lock holder's claim that never reached the
+                    // tail (layout.md §5.2): continue from the head.
+                    t = h;
+                    Mem.setLongVolatile(b, tailOff, t);
+                }
                 checkPositions(t, h);
                 idx = (int) (t & mask);
                 p = idx + size > capacity ? capacity - idx : 0;

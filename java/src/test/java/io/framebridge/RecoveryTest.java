@@ -166,4 +166,78 @@ class RecoveryTest {
         }
         assertEquals(-1, Liveness.startTime(p.pid()));
     }
+    /** §5.2.1: a restarted SPSC writer must not reuse the sequence number of a record it adopts. */
+    @Test
+    void anAdoptedRecordCarriesTheSequenceForward() {
+        try (Segment s = seg(RegionKind.SPSC); RingReader r = s.reader("r")) {
+            ByteBuffer b = s.buffer();
+            int base = base(s);
+            try (RingWriter w = s.writer("r")) {
+                w.claim(1, 8).putLong(0, 1);
+                w.commit();
+            }
+            // The writer died after the size store of its commit: neither NextSequence nor the tail stored.
+            b.putLong(base + Layout.TAIL_POSITION_OFFSET, 0);
+            b.putLong(base + Layout.NEXT_SEQUENCE_OFFSET, 1);
+            try (RingWriter w = s.writer("r")) {
+                assertEquals(32, b.getLong(base + Layout.TAIL_POSITION_OFFSET), "adopted");
+                assertEquals(2, b.getLong(base + Layout.NEXT_SEQUENCE_OFFSET), "NextSequence stored by adoption");
+                w.claim(1, 8).putLong(0, 2);
+                w.commit();
+            }
+            Frame f = r.tryNext();
+            assertEquals(1, f.getLong(0));
+            assertEquals(1, f.sequence());
+            f = r.tryNext();
+            assertEquals(2, f.getLong(0));
+            assertEquals(2, f.sequence(), "not a reused sequence number");
+        }
+    }
+
+    /** The same for an MPSC lock steal: the dead holder's claim took sequence 1 but NextSequence says 1. */
+    @Test
+    void aStolenLocksAdoptedClaimCarriesTheSequenceForward() {
+        try (Segment s = seg(RegionKind.MPSC); RingReader r = s.reader("r")) {
+            ByteBuffer b = s.buffer();
+            int base = base(s);
+            int data = base + Layout.RING_DATA_OFFSET;
+            int deadToken = 5 | 1 << Layout.TOKEN_EPOCH_SHIFT;
+            b.putInt(data + Layout.RECORD_TYPE_OFFSET, 1);
+            b.putInt(data + Layout.RECORD_WRITER_OFFSET, deadToken);
+            b.putLong(data + Layout.RECORD_SEQUENCE_OFFSET, 1);
+            b.putLong(base + Layout.NEXT_SEQUENCE_OFFSET, 1);
+            b.putInt(data + Layout.RECORD_SIZE_OFFSET, -40);
+            b.putInt(base + Layout.CLAIM_LOCK_OFFSET, deadToken);
+            try (RingWriter w = s.writer("r")) {
+                w.claim(1, 8).putLong(0, 42);
+                w.commit();
+            }
+            Frame f = r.tryNext();
+            assertEquals(42, f.getLong(0));
+            assertEquals(2, f.sequence(), "not the dead claim's sequence again");
+        }
+    }
+
+    /**
+     * §5.2: the reader recovered and released a claim that never reached the tail (head > tail): every MPSC
+     * claim continues from the head instead of reporting a corrupt position.
+     */
+    @Test
+    void everyMpscClaimHealsAHeadPastTheTail() {
+        try (Segment s = seg(RegionKind.MPSC); RingReader r = s.reader("r"); RingWriter w = s.writer("r")) {
+            ByteBuffer b = s.buffer();
+            int base = base(s);
+            w.claim(1, 8).putLong(0, 1);
+            w.commit();
+            assertEquals(1, r.tryNext().getLong(0));
+            r.release();
+            assertEquals(32, b.getLong(base + Layout.HEAD_POSITION_OFFSET));
+            b.putLong(base + Layout.TAIL_POSITION_OFFSET, 0); // head 32 > tail 0, the lock is free (no steal)
+            w.claim(1, 8).putLong(0, 2);
+            w.commit();
+            assertEquals(64, b.getLong(base + Layout.TAIL_POSITION_OFFSET));
+            assertEquals(2, r.tryNext().getLong(0));
+            assertEquals(0, s.counters("r").badRecords());
+        }
+    }
 }
