@@ -69,19 +69,45 @@ public final class Mailbox implements AutoCloseable {
             throw new IllegalArgumentException("mailbox " + name + ": payload of " + len + " bytes exceeds capacity " + capacity);
         }
         if (owner == 0) {
-            long o = Ownership.take(b, ownerOff, startOff);
-            if (o == 0) {
-                throw new BusyException("mailbox " + name + ": the writer slot is held by a live process (pid "
-                        + Ownership.pid(Mem.getLongVolatile(b, ownerOff)) + ")");
-            }
-            owner = o;
-            long cur = Mem.getLongVolatile(b, seqOff);
-            s = (cur & 1) != 0 ? cur + 1 : cur; // a writer died mid-store
+            takeWriterSlot();
         }
-        Mem.setLongVolatile(b, seqOff, s + 1);
+        // An atomic read-modify-write, not a store: on weakly ordered CPUs it keeps the plain payload stores
+        // below from becoming visible before the odd seq (§5.6).
+        Mem.casLong(b, seqOff, s, s + 1);
         b.putInt(statusOff, status);
         b.put(payloadOff, payload, off, len);
-        int i = len;
+        zeroPayloadFrom(len);
+        Mem.setLongRelease(b, seqOff, s + 2);
+        s += 2;
+        EventCount.signal(b, signalOff, waitersOff);
+    }
+
+    /**
+     * Takes the mailbox writer slot (§7). If the seq is odd, a writer died mid-store: publish an explicit
+     * empty value (status 0, zero payload, seq + 1) and signal, so readers stop waiting for a store that never
+     * ends (§5.6).
+     */
+    void takeWriterSlot() {
+        long o = Ownership.take(b, ownerOff, startOff);
+        if (o == 0) {
+            throw new BusyException("mailbox " + name + ": the writer slot is held by a live process (pid "
+                    + Ownership.pid(Mem.getLongVolatile(b, ownerOff)) + ")");
+        }
+        owner = o;
+        long cur = Mem.getLongVolatile(b, seqOff);
+        if ((cur & 1) != 0) {
+            b.putInt(statusOff, 0);
+            zeroPayloadFrom(0);
+            cur++;
+            Mem.setLongVolatile(b, seqOff, cur);
+            EventCount.signal(b, signalOff, waitersOff);
+        }
+        s = cur;
+    }
+
+    /** Zeroes payload bytes [from, capacity). */
+    private void zeroPayloadFrom(int from) {
+        int i = from;
         for (; i < capacity && (i & 7) != 0; i++) {
             b.put(payloadOff + i, (byte) 0);
         }
@@ -91,9 +117,6 @@ public final class Mailbox implements AutoCloseable {
         for (; i < capacity; i++) {
             b.put(payloadOff + i, (byte) 0);
         }
-        Mem.setLongRelease(b, seqOff, s + 2);
-        s += 2;
-        EventCount.signal(b, signalOff, waitersOff);
     }
 
     /**
@@ -118,8 +141,9 @@ public final class Mailbox implements AutoCloseable {
             }
             int status = b.getInt(statusOff);
             b.get(payloadOff, dst, 0, n);
+            // The acquire fence of §5.6: the copy's loads complete before the seq is read again.
             java.lang.invoke.VarHandle.acquireFence();
-            long s2 = Mem.getLongPlain(b, seqOff);
+            long s2 = Mem.getLongAcquire(b, seqOff);
             if (s1 == s2) {
                 return new MailboxValue(s1 >>> 1, status, n);
             }

@@ -145,4 +145,37 @@ class MailboxTest {
             assertEquals(4096, s.region("m").length());
         }
     }
+    /** §5.6: a writer taking over after a torn store publishes an explicit empty value and signals. */
+    @Test
+    void aTakeOverAfterATornStorePublishesAnEmptyValue() {
+        try (Segment s = seg(64)) {
+            ByteBuffer b = s.buffer();
+            int base = (int) s.region("m").offset();
+            try (Mailbox w = s.mailbox("m")) {
+                byte[] full = new byte[64];
+                Arrays.fill(full, (byte) 0x5a);
+                w.store(9, full);
+            }
+            b.putLong(base + Layout.MAILBOX_SEQ_OFFSET, 3); // odd: a store in progress
+            RingTest.forgeDeadOwner(s, base + Layout.MAILBOX_WRITER_OWNER_OFFSET);
+            int signal = b.getInt(base + Layout.MAILBOX_SIGNAL_OFFSET);
+            b.putInt(base + Layout.MAILBOX_WAITERS_OFFSET, 1); // a reader announced it sleeps
+            try (Mailbox w2 = s.mailbox("m"); Mailbox r = s.mailbox("m")) {
+                w2.takeWriterSlot();
+                assertEquals(4, b.getLong(base + Layout.MAILBOX_SEQ_OFFSET), "even: seq + 1");
+                assertTrue(b.getInt(base + Layout.MAILBOX_SIGNAL_OFFSET) != signal, "signalled");
+                b.putInt(base + Layout.MAILBOX_WAITERS_OFFSET, 0);
+                byte[] dst = new byte[64];
+                Arrays.fill(dst, (byte) 1);
+                MailboxValue v = r.load(dst);
+                assertEquals(2, v.version());
+                assertEquals(0, v.status(), "status 0");
+                assertArrayEquals(new byte[64], dst, "zero payload");
+                w2.store(2, new byte[] {6});
+                v = r.load(dst);
+                assertEquals(3, v.version());
+                assertEquals(2, v.status());
+            }
+        }
+    }
 }
