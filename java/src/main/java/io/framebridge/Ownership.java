@@ -43,12 +43,39 @@ final class Ownership {
             if (o != 0 && pid(o) != 0 && Liveness.isAlive(pid(o), Mem.getLongVolatile(b, startOff))) {
                 return 0;
             }
+            if (pid(o) != 0 && mayBeTakingOver(b, ownerOff, startOff, o)) {
+                continue;
+            }
             long mine = nextEpoch(o) << Layout.OWNER_EPOCH_SHIFT | Liveness.SELF_PID;
             if (Mem.casLong(b, ownerOff, o, mine)) {
                 Mem.setLongVolatile(b, startOff, Liveness.SELF_START);
                 return mine;
             }
         }
+    }
+
+    /** How long {@link #mayBeTakingOver} waits for a racing taker's start time (Go: shm/owner.go). */
+    static final long TAKE_OVER_GRACE_NANOS = 100_000_000L;
+
+    /**
+     * Whether the owner word {@code o}, which names a process that looks dead, may belong to a taker that has
+     * done its CAS but not yet stored its start time (layout.md §7). Waits, up to 100 ms in 1 ms steps, while
+     * the pid exists: a descheduled taker stores its start time when it runs again. True if the word changed
+     * or its holder turned out alive (re-check), false if the holder is certainly or presumably dead.
+     */
+    static boolean mayBeTakingOver(ByteBuffer b, int ownerOff, int startOff, long o) {
+        long deadline = System.nanoTime() + TAKE_OVER_GRACE_NANOS;
+        while (System.nanoTime() - deadline < 0) {
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000L);
+            if (Mem.getLongVolatile(b, ownerOff) != o || ownerAlive(b, ownerOff, startOff)) {
+                return true;
+            }
+            long[] st = Liveness.stat(pid(o));
+            if (st == null || st[0] == 'Z' || st[0] == 'X') {
+                return false; // gone: certainly dead
+            }
+        }
+        return false;
     }
 
     /** Detaches: pid 0, same epoch, only if the slot is still ours. */

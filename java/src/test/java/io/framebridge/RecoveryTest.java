@@ -240,4 +240,43 @@ class RecoveryTest {
             assertEquals(0, s.counters("r").badRecords());
         }
     }
+    /**
+     * §7: a holder whose pid exists but whose start time does not match yet may be a taker between its CAS
+     * and its start-time store: the slot is not taken over while it may still store it (up to 100 ms).
+     */
+    @Test
+    void aTakeOverWaitsForARacingTakersStartTime() throws Exception {
+        try (Segment s = seg(RegionKind.SPSC)) {
+            ByteBuffer b = s.buffer();
+            int base = base(s);
+            int ownerOff = base + Layout.READER_OWNER_OFFSET;
+            int startOff = base + Layout.READER_START_OFFSET;
+            // A taker (this very process, so its pid exists) has done its CAS; its start time lands 20 ms later.
+            b.putLong(ownerOff, 3L << Layout.OWNER_EPOCH_SHIFT | Liveness.SELF_PID);
+            b.putLong(startOff, 0);
+            Thread late = new Thread(() -> {
+                java.util.concurrent.locks.LockSupport.parkNanos(20_000_000L);
+                Mem.setLongVolatile(b, startOff, Liveness.SELF_START);
+            });
+            late.start();
+            assertThrows(BusyException.class, () -> s.reader("r"), "the racing taker holds the slot");
+            late.join();
+            assertEquals(3L << Layout.OWNER_EPOCH_SHIFT | Liveness.SELF_PID, b.getLong(ownerOff), "not taken over");
+
+            // A start time that never comes: taken over after the grace period.
+            b.putLong(startOff, 0);
+            long t0 = System.nanoTime();
+            try (RingReader r = s.reader("r")) {
+                assertTrue(System.nanoTime() - t0 >= 90_000_000L, "waited for the grace period");
+                assertNull(r.tryNext());
+                assertEquals(4, Ownership.epoch(b.getLong(ownerOff)));
+            }
+            // A pid that does not exist: certainly dead, no grace period needed.
+            b.putLong(ownerOff, 7L << Layout.OWNER_EPOCH_SHIFT | RingTest.DEAD_PID);
+            try (RingReader r = s.reader("r")) {
+                assertEquals(8, Ownership.epoch(b.getLong(ownerOff)));
+                assertNull(r.tryNext());
+            }
+        }
+    }
 }
