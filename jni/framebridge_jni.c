@@ -127,8 +127,10 @@ static jint JNICALL open0(JNIEnv *env, jclass cls, jstring path, jint mode) {
     (void)cls;
     int flags;
     switch (mode) {
-    case FRB_OPEN_READ_WRITE: flags = O_RDWR; break;
-    case FRB_OPEN_READ_ONLY: flags = O_RDONLY; break;
+    /* O_NONBLOCK: a FIFO planted under the name (anyone may create files in /dev/shm) must not block the
+       open; anything but a regular file is refused below. No effect on regular files. */
+    case FRB_OPEN_READ_WRITE: flags = O_RDWR | O_NONBLOCK; break;
+    case FRB_OPEN_READ_ONLY: flags = O_RDONLY | O_NONBLOCK; break;
     case FRB_OPEN_CREATE_EXCLUSIVE: flags = O_RDWR | O_CREAT | O_EXCL; break;
     default: return -EINVAL;
     }
@@ -143,6 +145,18 @@ static jint JNICALL open0(JNIEnv *env, jclass cls, jstring path, jint mode) {
     int fd = open(cpath, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
     int err = errno;
     (*env)->ReleaseStringUTFChars(env, path, cpath);
+    if (fd >= 0 && mode != FRB_OPEN_CREATE_EXCLUSIVE) {
+        struct stat st;
+        if (fstat(fd, &st) < 0) {
+            err = errno;
+            close(fd);
+            return -err;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            close(fd);
+            return -ENODEV; /* Java: "not a regular file" */
+        }
+    }
     return fd < 0 ? -err : fd;
 }
 

@@ -12,6 +12,8 @@ public final class Errno {
     public static final int ENOMEM = 12;
     public static final int EACCES = 13;
     public static final int EEXIST = 17;
+    /** From {@code Native.open}: the name is not a regular file (a FIFO, device, directory...). */
+    public static final int ENODEV = 19;
     public static final int EINVAL = 22;
     public static final int ENOSPC = 28;
     public static final int EPIPE = 32;
@@ -32,6 +34,7 @@ public final class Errno {
             case ENOMEM: return "ENOMEM";
             case EACCES: return "EACCES";
             case EEXIST: return "EEXIST";
+            case ENODEV: return "ENODEV";
             case EINVAL: return "EINVAL";
             case ENOSPC: return "ENOSPC";
             case EPIPE: return "EPIPE";

@@ -102,11 +102,9 @@ public final class Segment implements AutoCloseable {
     /** The generation of an existing segment whose creator is dead (0 if its header is unreadable). */
     private static long replaceable(Path p, String name) {
         ByteBuffer h = ByteBuffer.allocate(Layout.REGION_TABLE_OFFSET).order(ByteOrder.LITTLE_ENDIAN);
-        try (FileChannel ch = FileChannel.open(p, StandardOpenOption.READ)) {
-            while (h.hasRemaining() && ch.read(h) > 0) {
-                // fill
-            }
-        } catch (IOException e) {
+        try {
+            readHeader(p, h, null);
+        } catch (IOException | NativeException e) {
             return 0;
         }
         if (h.position() < Layout.REGION_TABLE_OFFSET || h.getLong(Layout.MAGIC_OFFSET) != Layout.MAGIC) {
@@ -473,14 +471,52 @@ public final class Segment implements AutoCloseable {
             return false;
         }
         ByteBuffer h = ByteBuffer.allocate(Layout.GENERATION_OFFSET + 8).order(ByteOrder.LITTLE_ENDIAN);
-        try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            while (h.hasRemaining() && ch.read(h) > 0) {
-                // fill
+        Object[] key = new Object[1];
+        try {
+            readHeader(path, h, key);
+        } catch (NativeException e) {
+            if (e.errno() == Errno.ENOENT) {
+                return true;
             }
-        } catch (java.nio.file.NoSuchFileException e) {
-            return true;
+            throw e;
         }
-        return h.position() < h.capacity() || h.getLong(Layout.GENERATION_OFFSET) != generation;
+        // Another generation, or the same one in another file (removed and created afresh, which starts at
+        // generation 1 again): the file key is (device, inode).
+        Object mine = fileKey(fd);
+        return h.position() < h.capacity() || h.getLong(Layout.GENERATION_OFFSET) != generation
+                || mine == null || !mine.equals(key[0]);
+    }
+
+    /**
+     * Reads the start of the regular file at {@code p} into {@code h} without blocking on a FIFO planted under
+     * the name (the open is O_NONBLOCK and refuses non-regular files); {@code key[0]}, if given, receives its
+     * (device, inode) file key.
+     */
+    private static void readHeader(Path p, ByteBuffer h, Object[] key) throws IOException {
+        int fd = Native.open(p.toString(), Native.OPEN_READ_ONLY);
+        try {
+            if (key != null) {
+                key[0] = fileKey(fd);
+            }
+            // /proc/self/fd/N reopens the same (regular) file: it cannot be swapped for a FIFO any more.
+            try (FileChannel ch = FileChannel.open(Path.of("/proc/self/fd/" + fd), StandardOpenOption.READ)) {
+                while (h.hasRemaining() && ch.read(h) > 0) {
+                    // fill
+                }
+            }
+        } finally {
+            closeQuietly(fd);
+        }
+    }
+
+    /** The (device, inode) identity of the file open at fd (equals() compares both), or null. */
+    private static Object fileKey(int fd) {
+        try {
+            return Files.readAttributes(Path.of("/proc/self/fd/" + fd), java.nio.file.attribute.BasicFileAttributes.class)
+                    .fileKey();
+        } catch (IOException e) {
+            return null;
+        }
     }
 
     /** Removes the name from /dev/shm (mappings stay valid). No-op for a memfd. */

@@ -226,4 +226,50 @@ class SegmentTest {
             b.put(0, good);
         }
     }
+    /** A segment removed and created afresh starts at generation 1 again: staleness compares the inode too. */
+    @Test
+    void aNameRecreatedWithTheSameGenerationIsStale() throws Exception {
+        String name = "fbjava-ino-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
+        try (Segment old = Segment.create(name, spec())) {
+            assertFalse(old.isStale());
+            old.unlink();
+            try (Segment fresh = Segment.create(name, spec())) {
+                try {
+                    assertEquals(old.generation(), fresh.generation(), "both generation 1");
+                    assertTrue(old.isStale(), "another file under the same name");
+                    assertFalse(fresh.isStale());
+                } finally {
+                    fresh.unlink();
+                }
+            }
+        }
+    }
+
+    /** Anyone may create files in /dev/shm: a FIFO under the name is refused at once, never waited on. */
+    @Test
+    void attachByNameRefusesAFifoWithoutBlocking() throws Exception {
+        String name = "fbjava-fifo-" + ProcessHandle.current().pid() + "-" + System.nanoTime();
+        Path p = Path.of(Segment.SHM_DIR, name);
+        try (Segment s = Segment.create(name, spec())) {
+            s.unlink();
+            Process mk = new ProcessBuilder("mkfifo", "-m", "600", p.toString()).inheritIO().start();
+            assertEquals(0, mk.waitFor());
+            try {
+                org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(10), () -> {
+                    NativeException e = assertThrows(NativeException.class, () -> Segment.attach(name));
+                    assertEquals(Errno.ENODEV, e.errno());
+                    assertTrue(e.getMessage().contains("not a regular file"), e.getMessage());
+                    assertEquals(Errno.ENODEV, assertThrows(NativeException.class, () -> Segment.attachPath(p)).errno());
+                    assertEquals(Errno.ENODEV, assertThrows(NativeException.class, s::isStale).errno());
+                    // Replacing it (replaceStale) does not block reading its header either: unreadable, replaced.
+                    try (Segment r = Segment.create(name, spec(), true)) {
+                        assertEquals(1, r.generation());
+                        assertTrue(Files.isRegularFile(p));
+                    }
+                });
+            } finally {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
 }

@@ -126,9 +126,16 @@ public final class Native {
         check("fcntl(F_ADD_SEALS)", addSeals0(fd, seals));
     }
 
-    /** open(2) with O_CLOEXEC|O_NOFOLLOW; {@link #OPEN_CREATE_EXCLUSIVE} adds O_CREAT|O_EXCL, mode 0600. */
+    /**
+     * open(2) with O_CLOEXEC|O_NOFOLLOW; {@link #OPEN_CREATE_EXCLUSIVE} adds O_CREAT|O_EXCL, mode 0600. The
+     * other modes add O_NONBLOCK (a FIFO never blocks the open) and refuse anything but a regular file
+     * (errno ENODEV).
+     */
     public static int open(String path, int mode) {
         int r = open0(path, mode);
+        if (r == -Errno.ENODEV && mode != OPEN_CREATE_EXCLUSIVE) {
+            throw new NativeException("open", -r, path + " is not a regular file");
+        }
         if (r < 0) {
             throw new NativeException("open", -r, path);
         }
