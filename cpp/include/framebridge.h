@@ -115,7 +115,8 @@ void frb_writer_close(frb_writer *w);
 /* Readers. */
 int frb_reader_open(frb_segment *seg, const char *ring, frb_reader **out, char *err, size_t errlen);
 void frb_reader_set_spin(frb_reader *r, int64_t spin_ns);
-/* The next frame: FRB_EEMPTY when timeout_ns == 0 and none is ready, FRB_ETIMEOUT after a timeout. */
+/* The next frame: FRB_EEMPTY when timeout_ns == 0 and none is ready, FRB_ETIMEOUT after a timeout;
+   FRB_EFULL at once (when waiting) if the unreleased frames fill the ring: call frb_reader_release. */
 int frb_reader_next(frb_reader *r, int64_t timeout_ns, frb_frame *out, char *err, size_t errlen);
 /* Make a waiting frb_reader_next (now, or the next one) return FRB_ECANCELED. Any thread. */
 void frb_reader_interrupt(frb_reader *r);

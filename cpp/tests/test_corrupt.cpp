@@ -172,10 +172,36 @@ TEST_P(RecordCorruption, AFullUnreleasedWindowIsEmptyNotCorrupt) {
   for (int i = 0; i < 4; ++i) fbtest::Write(w_, 1, fbtest::Payload(1000, 1));
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(r_.TryNext().ok());
   EXPECT_EQ(r_.TryNext().code(), fb::Errc::kEmpty);  // the old first record is still there, unreleased
-  EXPECT_EQ(r_.Next(fb::Deadline::Never()).code(), fb::Errc::kState);
+  // Blocking: waiting could never end (the writers wait for this very space): ErrFull, call Release.
+  EXPECT_EQ(r_.Next(fb::Deadline::Never()).code(), fb::Errc::kFull);
   EXPECT_EQ(r_.counters().bad_records, 0u);
   ASSERT_TRUE(r_.Release().ok());
   EXPECT_EQ(r_.TryNext().code(), fb::Errc::kEmpty);
+}
+
+// A malformed record after a frame the caller still holds: the reader skips to the tail, zeroing only
+// the skipped bytes; the held frame stays intact and head does not move before the caller's Release.
+TEST_P(RecordCorruption, ACorruptRecordDoesNotDestroyFramesStillHeld) {
+  const auto first = fbtest::Payload(40, 1);
+  fbtest::Write(w_, 1, first);
+  fbtest::Write(w_, 1, fbtest::Payload(40, 2));
+  fbtest::Write(w_, 1, fbtest::Payload(40, 3));
+  auto held = r_.TryNext();
+  ASSERT_TRUE(held.ok()) << held.status().message();
+  Put<std::int32_t>(rec_, 64, 65);  // the second record's size word
+  EXPECT_EQ(r_.TryNext().code(), fb::Errc::kCorrupt);
+  EXPECT_EQ(fbtest::Bytes(*held), first);  // not zeroed, not overwritten
+  std::uint64_t head = 0;
+  std::memcpy(&head, ring_ + L::kHeadPositionOffset, 8);
+  EXPECT_EQ(head, 0u);  // nothing released behind the caller's back
+  for (std::size_t i = 64; i < 192; ++i) ASSERT_EQ(rec_[i], 0) << "skipped byte " << i << " not zeroed";
+  ASSERT_TRUE(r_.Release().ok());
+  std::memcpy(&head, ring_ + L::kHeadPositionOffset, 8);
+  EXPECT_EQ(head, 192u);
+  fbtest::Write(w_, 4, fbtest::Payload(5, 4));
+  auto g = r_.TryNext();
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  EXPECT_EQ(g->type, 4u);
 }
 
 TEST(Corrupt, ClaimOfAnImpossibleWriterSlotIsRecoveredAsAbandoned) {

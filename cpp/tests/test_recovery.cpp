@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <thread>
+
 #include "helpers.hpp"
 
 namespace fb = framebridge;
@@ -249,7 +251,7 @@ TEST(Recovery, LiveHolderOfTheClaimLockIsNeverStolenFrom) {
 
 namespace {
 
-TEST(Recovery, ARestartedSPSCWriterAdoptsACommitWhoseTailWasNeverStored) {
+TEST(Recovery, ARestartedSPSCWriterAdoptsACommitWhoseTailWasNeverStoredAndCarriesItsSequence) {
   fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kSPSC));
   unsigned char* ring = fbtest::RegionBase(seg, "r");
   {
@@ -279,7 +281,9 @@ TEST(Recovery, ARestartedSPSCWriterAdoptsACommitWhoseTailWasNeverStored) {
     }
     seqs.push_back(f->seq);
   }
-  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{1, 2, 2}));  // the lost NextSequence store repeats 2
+  // The lost NextSequence store is made good by the adoption: a restarted writer never reuses a number.
+  EXPECT_EQ(seqs, (std::vector<std::uint64_t>{1, 2, 3}));
+  EXPECT_EQ(Get<std::uint64_t>(ring, L::kNextSequenceOffset), 4u);
   EXPECT_EQ(r->counters().bad_records, 0u);
 }
 
@@ -301,6 +305,92 @@ TEST(Recovery, TryNextAsksProcOnlyEvery1024thPollBehindAClaim) {
   } while (st.code() == fb::Errc::kEmpty && r->counters().abandoned_records == 0 && polls < 5000);
   EXPECT_EQ(polls, 1024);
   EXPECT_EQ(r->counters().abandoned_records, 1u);
+}
+
+}  // namespace
+
+namespace {
+
+// MPSC head > tail (a dead lock holder's claim the reader recovered and released, the tail never stored
+// past it): every claim heals it (tail = head), not only a claim after a steal.
+TEST(Recovery, MPSCHeadPastTailHealsOnTheNextClaim) {
+  fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kMPSC));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  unsigned char* ring = fbtest::RegionBase(seg, "r");
+  fbtest::Write(*w, 1, fbtest::Payload(8, 1));
+  fbtest::Write(*w, 1, fbtest::Payload(8, 2));
+  ASSERT_TRUE(r->TryNext().ok());
+  ASSERT_TRUE(r->TryNext().ok());
+  ASSERT_TRUE(r->Release().ok());
+  ASSERT_EQ(Get<std::uint64_t>(ring, L::kHeadPositionOffset), 64u);
+  Put<std::uint64_t>(ring, L::kTailPositionOffset, 32);  // head > tail
+  auto c = w->TryClaim(3, 8);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ASSERT_TRUE(w->Commit(8).ok());
+  EXPECT_EQ(Get<std::uint64_t>(ring, L::kTailPositionOffset), 96u);
+  auto f = r->TryNext();
+  ASSERT_TRUE(f.ok()) << f.status().message();
+  EXPECT_EQ(f->type, 3u);
+}
+
+// A writer that takes over a mailbox whose writer died mid-store (seq odd) publishes an explicit empty
+// value at once (status 0, zero payload, seq + 1: §5.6), so readers do not wait for its first Store.
+TEST(Recovery, MailboxTakeOverAfterATornStorePublishesAnEmptyValue) {
+  fb::Spec spec;
+  spec.mailboxes.push_back({"m", 64});
+  fb::Segment seg = MakeSegment(spec);
+  unsigned char* m = fbtest::RegionBase(seg, "m");
+  Put<std::uint64_t>(m, L::kMailboxWriterOwnerOffset, fb::owner::Word(1, 0x7ffffff0));  // no such pid
+  Put<std::int32_t>(m, L::kMailboxStatusOffset, 9);
+  std::memset(m + L::kMailboxPayloadOffset, 0x55, 64);
+  Put<std::uint64_t>(m, L::kMailboxSeqOffset, 7);  // odd: a store in progress
+  auto w = seg.Mailbox("m");
+  auto rd = seg.Mailbox("m");
+  ASSERT_TRUE(w.ok() && rd.ok());
+  ASSERT_TRUE(w->TakeWriter().ok());
+  EXPECT_EQ(Get<std::uint64_t>(m, L::kMailboxSeqOffset), 8u);
+  unsigned char buf[64];
+  std::memset(buf, 0xff, sizeof buf);
+  fb::MailboxValue v;
+  ASSERT_TRUE(rd->Load(buf, sizeof buf, &v, fb::Deadline::After(std::int64_t{2} * 1000 * 1000 * 1000)).ok());
+  EXPECT_EQ(v.version, 4u);
+  EXPECT_EQ(v.status, 0);
+  for (unsigned char b : buf) ASSERT_EQ(b, 0);
+  ASSERT_TRUE(w->Store(1, "x", 1).ok());  // the next store continues from the even seq
+  EXPECT_EQ(Get<std::uint64_t>(m, L::kMailboxSeqOffset), 10u);
+}
+
+// A slot whose holder looks dead (start time does not match) while its pid exists may be a taker between
+// its CAS and its start-time store: wait up to 100 ms for the start time before taking over (§7).
+TEST(Recovery, SlotTakeOverWaitsForARacingTakersStartTime) {
+  fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kSPSC));
+  unsigned char* ring = fbtest::RegionBase(seg, "r");
+  const std::uint32_t me = fb::sys::SelfPid();
+  Put<std::uint64_t>(ring, L::kReaderOwnerOffset, fb::owner::Word(3, me));
+  Put<std::uint64_t>(ring, L::kReaderStartOffset, 0);  // not stored yet
+  std::thread taker([&] {
+    fb::sys::SleepNanos(30 * 1000 * 1000);
+    fb::atomics::StoreSeqCst<std::uint64_t>(ring, L::kReaderStartOffset, fb::sys::SelfStart());
+  });
+  auto r = seg.Reader("r");
+  taker.join();
+  EXPECT_EQ(r.code(), fb::Errc::kBusy) << (r.ok() ? "taken over" : r.status().message());
+}
+
+TEST(Recovery, SlotOfALivePidWithAnotherStartTimeIsTakenOverAfterTheWait) {
+  fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kSPSC));
+  unsigned char* ring = fbtest::RegionBase(seg, "r");
+  Put<std::uint64_t>(ring, L::kReaderOwnerOffset, fb::owner::Word(3, fb::sys::SelfPid()));
+  Put<std::uint64_t>(ring, L::kReaderStartOffset, 12345);  // a reused pid
+  const std::int64_t t0 = fb::sys::MonotonicNanos();
+  auto r = seg.Reader("r");
+  const std::int64_t took = fb::sys::MonotonicNanos() - t0;
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_GE(took, std::int64_t{90} * 1000 * 1000);
+  EXPECT_LT(took, std::int64_t{5} * 1000 * 1000 * 1000);
+  EXPECT_EQ(fb::owner::Epoch(Get<std::uint64_t>(ring, L::kReaderOwnerOffset)), 4u);
 }
 
 }  // namespace

@@ -261,6 +261,45 @@ TEST_P(RingTest, SlotEpochsIncreaseOnEveryTakeOver) {
   EXPECT_EQ(fb::owner::Epoch(o2), 2u);
 }
 
+// A reader holding a whole ring of unreleased frames would wait forever in a blocking Next (the writers
+// wait for that very space): it gets ErrFull at once instead.
+TEST_P(RingTest, NextWithAWholeRingUnreleasedSaysToRelease) {
+  for (int i = 0; i < 32; ++i) Write(w_, 1, Payload(104, 1));  // 32 x 128 bytes: exactly full
+  for (int i = 0; i < 32; ++i) ASSERT_TRUE(r_.TryNext().ok()) << i;
+  const std::int64_t t0 = fb::sys::MonotonicNanos();
+  auto f = r_.Next(fb::Deadline::Never());
+  EXPECT_EQ(f.code(), fb::Errc::kFull) << f.status().message();
+  EXPECT_LT(fb::sys::MonotonicNanos() - t0, std::int64_t{1000} * 1000 * 1000);
+  ASSERT_TRUE(r_.Release().ok());
+  Write(w_, 1, Payload(4, 9));
+  auto g = r_.Next(fb::Deadline::After(std::int64_t{10} * 1000 * 1000 * 1000));
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  EXPECT_EQ(Bytes(*g), Payload(4, 9));
+}
+
+// The padding record an SPSC writer puts at the wrap names writer 0 (§5.1), whatever the bytes held.
+TEST(Ring, SPSCWrapPaddingHasWriterZero) {
+  fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kSPSC));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  for (int i = 0; i < 3; ++i) Write(*w, 1, Payload(1000, 1));  // 3 x 1024
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(r->TryNext().ok());
+  ASSERT_TRUE(r->Release().ok());
+  unsigned char* data = fbtest::RegionBase(seg, "r") + L::kRingDataOffset;
+  const std::uint32_t junk = 0xdeadbeef;
+  std::memcpy(data + 3072 + L::kRecordWriterOffset, &junk, 4);  // free space, size word still 0
+  Write(*w, 2, Payload(1100, 2));  // does not fit before the end: 1024 bytes of padding at 3072
+  std::int32_t size = 0;
+  std::uint32_t type = 1, writer = 1;
+  std::memcpy(&size, data + 3072 + L::kRecordSizeOffset, 4);
+  std::memcpy(&type, data + 3072 + L::kRecordTypeOffset, 4);
+  std::memcpy(&writer, data + 3072 + L::kRecordWriterOffset, 4);
+  EXPECT_EQ(size, 1024);
+  EXPECT_EQ(type, L::kPaddingType);
+  EXPECT_EQ(writer, 0u);
+}
+
 TEST(RingThreads, BlockingSPSCWithSleepingReaderAndWriter) {
   fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kSPSC));
   auto w = seg.Writer("r");

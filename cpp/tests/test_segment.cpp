@@ -88,6 +88,31 @@ TEST(Segment, AttachMissingIsNotFound) {
   EXPECT_EQ(fb::Segment::Create("a/b", OneRing(fb::RegionKind::kSPSC)).code(), fb::Errc::kInvalidArgument);
 }
 
+// Anyone may create files in /dev/shm: a FIFO planted under the name must not block Attach (O_NONBLOCK)
+// and is refused as not a regular file.
+TEST(Segment, AttachRefusesAFifoWithoutBlocking) {
+  NamedCleanup c{UniqueName("fifo")};
+  ASSERT_EQ(mkfifo(("/dev/shm/" + c.name).c_str(), 0600), 0) << strerror(errno);
+  const std::int64_t t0 = fb::sys::MonotonicNanos();
+  auto r = fb::Segment::Attach(c.name);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.code(), fb::Errc::kCorrupt) << r.status().message();
+  EXPECT_NE(std::strstr(r.status().message(), "not a regular file"), nullptr) << r.status().message();
+  EXPECT_LT(fb::sys::MonotonicNanos() - t0, std::int64_t{1000} * 1000 * 1000);
+}
+
+// IsStale opens the name read-only: a FIFO planted there after the segment was unlinked would block that
+// open without O_NONBLOCK. It is another object (inode and device differ): stale.
+TEST(Segment, IsStaleWithAFifoUnderTheNameDoesNotBlock) {
+  NamedCleanup c{UniqueName("stalefifo")};
+  auto seg = fb::Segment::Create(c.name, OneRing(fb::RegionKind::kSPSC));
+  ASSERT_TRUE(seg.ok()) << seg.status().message();
+  EXPECT_FALSE(seg->IsStale());
+  ASSERT_TRUE(seg->Unlink().ok());
+  ASSERT_EQ(mkfifo(("/dev/shm/" + c.name).c_str(), 0600), 0) << strerror(errno);
+  EXPECT_TRUE(seg->IsStale());
+}
+
 TEST(Segment, AttachFdDuplicatesTheDescriptor) {
   fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kSPSC));
   auto att = fb::Segment::AttachFd(seg.fd());

@@ -59,14 +59,13 @@ class Mailbox {
     if (m_ == nullptr) return Status::Error(Errc::kClosed, "mailbox store: closed");
     if (n > cap_) return Status::Error(Errc::kTooLarge, "mailbox store: %zu bytes exceed the capacity %zu", n, cap_);
     if (!writer_) {
-      Status st = owner::TakeSlot(m_, layout::kMailboxWriterOwnerOffset, layout::kMailboxWriterStartOffset, &owner_);
+      Status st = TakeWriter();
       if (!st) return st.Wrap("mailbox store");
-      writer_ = true;
-      s_ = atomics::LoadSeqCst<std::uint64_t>(m_, layout::kMailboxSeqOffset);
-      if (s_ & 1) ++s_;  // the previous writer died mid-store
     }
-    atomics::StoreRelaxed<std::uint64_t>(m_, layout::kMailboxSeqOffset, s_ + 1);
-    atomics::FenceRelease();
+    // seq = s + 1 (odd) by an atomic read-modify-write: a relaxed store + release fence would let the
+    // payload stores below become visible before the odd seq on weakly ordered CPUs (§5.6).
+    std::uint64_t expected = s_;
+    atomics::CasSeqCst<std::uint64_t>(m_, layout::kMailboxSeqOffset, expected, s_ + 1);
     atomics::StoreRelaxed<std::int32_t>(m_, layout::kMailboxStatusOffset, status);
     const unsigned char* src = static_cast<const unsigned char*>(payload);
     unsigned char* dst = m_ + layout::kMailboxPayloadOffset;  // 4-byte aligned
@@ -84,6 +83,27 @@ class Mailbox {
     s_ += 2;
     atomics::StoreRelease<std::uint64_t>(m_, layout::kMailboxSeqOffset, s_);
     Signal(m_, layout::kMailboxSignalOffset, layout::kMailboxWaitersOffset);
+    return Status::Ok();
+  }
+
+  // Take the mailbox writer slot now (Store takes it at the first call). ErrBusy if a live process
+  // holds it. If the previous writer died mid-store (seq odd), publish an explicit empty value (status 0,
+  // zero payload, seq + 1) at once, so readers stop waiting for a store that never ends (§5.6).
+  Status TakeWriter() {
+    if (m_ == nullptr) return Status::Error(Errc::kClosed, "mailbox writer: closed");
+    if (writer_) return Status::Ok();
+    Status st = owner::TakeSlot(m_, layout::kMailboxWriterOwnerOffset, layout::kMailboxWriterStartOffset, &owner_);
+    if (!st) return st.Wrap("mailbox writer");
+    writer_ = true;
+    s_ = atomics::LoadSeqCst<std::uint64_t>(m_, layout::kMailboxSeqOffset);
+    if (s_ & 1) {
+      atomics::StoreRelaxed<std::int32_t>(m_, layout::kMailboxStatusOffset, 0);
+      unsigned char* dst = m_ + layout::kMailboxPayloadOffset;
+      for (std::size_t i = 0; i < cap_; ++i) atomics::StoreRelaxed<unsigned char>(dst, i, 0);
+      ++s_;
+      atomics::StoreSeqCst<std::uint64_t>(m_, layout::kMailboxSeqOffset, s_);
+      Signal(m_, layout::kMailboxSignalOffset, layout::kMailboxWaitersOffset);
+    }
     return Status::Ok();
   }
 

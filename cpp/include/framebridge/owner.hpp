@@ -58,6 +58,22 @@ inline bool SlotAlive(const void* base, std::size_t owner_off, std::size_t start
   }
 }
 
+// Whether the owner word o, which names a process that looks dead, may belong to a taker that has done
+// its CAS but not yet stored its start time (§7). Waits, up to 100 ms in 1 ms steps, while the pid
+// exists: a descheduled taker stores its start time when it runs again. True: look again.
+inline bool MayBeTakingOver(const void* base, std::size_t owner_off, std::size_t start_off, std::uint64_t o) {
+  const std::int64_t deadline = sys::MonotonicNanos() + 100 * 1000000LL;
+  while (sys::MonotonicNanos() < deadline) {
+    sys::SleepNanos(1000000);
+    if (atomics::LoadSeqCst<std::uint64_t>(base, owner_off) != o) return true;
+    const std::uint64_t start = atomics::LoadSeqCst<std::uint64_t>(base, start_off);
+    sys::ProcStat ps = sys::ReadProcStat(Pid(o));
+    if (!ps.exists || ps.state == 'Z' || ps.state == 'X') return false;  // gone: certainly dead
+    if (ps.start == start) return true;  // the taker stored its start time: alive
+  }
+  return false;
+}
+
 // Take the slot if it is free or its owner is dead. On success *mine is our owner word.
 inline Status TakeSlot(void* base, std::size_t owner_off, std::size_t start_off, std::uint64_t* mine) {
   const std::uint32_t me = sys::SelfPid();
@@ -67,6 +83,7 @@ inline Status TakeSlot(void* base, std::size_t owner_off, std::size_t start_off,
     if (SlotAlive(base, owner_off, start_off, &o)) {
       return Status::Error(Errc::kBusy, "held by live pid %u (epoch %u)", Pid(o), Epoch(o));
     }
+    if (Pid(o) != 0 && MayBeTakingOver(base, owner_off, start_off, o)) continue;
     std::uint64_t want = Word(NextEpoch(Epoch(o)), me);
     if (atomics::CasSeqCst<std::uint64_t>(base, owner_off, o, want)) {
       atomics::StoreSeqCst<std::uint64_t>(base, start_off, my_start);

@@ -17,7 +17,8 @@
 // Reader (§5.3-5.5): loads each record's size (load.acq) once into a local and validates it before
 // touching anything else, bounding every record by releasedPos + capacity. A claimed record (size < 0)
 // whose writer is dead is turned into padding (§5.4). A malformed record is ErrCorrupt; the reader
-// skips to the published tail when that is valid (§5.5). Release stores ReleaseTo, zeroes the
+// skips to the published tail when that is valid (§5.5), zeroing only the skipped bytes (frames already
+// delivered stay valid until Release). Release stores ReleaseTo, zeroes the
 // released bytes, then stores head (store.sc).
 //
 // Every value read from shared memory is loaded once into a local and checked before it is used as a
@@ -136,22 +137,38 @@ inline Status CorruptPositions(std::uint64_t head, std::uint64_t tail, std::uint
 
 // §5.1 attach / §5.2.1: take up records beyond the tail that a dead writer wrote without publishing the
 // tail. Stores the tail if it moved. *tail and *head receive the positions to continue from.
+// When the scan stops, head is loaded again: a reader that recovered and released what stood at the
+// tail meanwhile (zero again, head past it) is followed. Every adopted frame's sequence number is
+// carried into NextSequence, so a restarted writer never reuses one.
 inline Status Adopt(unsigned char* r, std::uint64_t cap, std::uint64_t* tail_out, std::uint64_t* head_out) {
   std::uint64_t tail = atomics::LoadSeqCst<std::uint64_t>(r, layout::kTailPositionOffset);
-  const std::uint64_t head = atomics::LoadAcquire<std::uint64_t>(r, layout::kHeadPositionOffset);
+  std::uint64_t head = atomics::LoadAcquire<std::uint64_t>(r, layout::kHeadPositionOffset);
   const std::uint64_t orig = tail;
-  if (head > tail && head - tail <= cap && head % layout::kRecordAlignment == 0) tail = head;
-  if (!PositionsOk(head, tail, cap)) return CorruptPositions(head, tail, cap);
+  std::uint64_t next_seq = atomics::LoadRelaxed<std::uint64_t>(r, layout::kNextSequenceOffset);
   const unsigned char* data = r + layout::kRingDataOffset;
   for (;;) {
-    const std::uint64_t idx = tail & (cap - 1);
-    const std::int32_t v = atomics::LoadAcquire<std::int32_t>(data, idx + layout::kRecordSizeOffset);
-    if (v == 0) break;
-    const std::uint64_t size = v < 0 ? static_cast<std::uint64_t>(-static_cast<std::int64_t>(v)) : static_cast<std::uint64_t>(v);
-    if (size % layout::kRecordAlignment != 0 || size > cap - idx || tail + size - head > cap) break;
-    tail += size;
+    if (head > tail && head - tail <= cap && head % layout::kRecordAlignment == 0) tail = head;
+    if (!PositionsOk(head, tail, cap)) return CorruptPositions(head, tail, cap);
+    for (;;) {
+      const std::uint64_t idx = tail & (cap - 1);
+      const std::int32_t v = atomics::LoadAcquire<std::int32_t>(data, idx + layout::kRecordSizeOffset);
+      if (v == 0) break;
+      const std::uint64_t size =
+          v < 0 ? static_cast<std::uint64_t>(-static_cast<std::int64_t>(v)) : static_cast<std::uint64_t>(v);
+      if (size % layout::kRecordAlignment != 0 || size > cap - idx || tail + size - head > cap) break;
+      if (size >= layout::kRecordHeaderLength) {
+        // An adopted record took a sequence number its writer may not have published in NextSequence.
+        const std::uint64_t s = atomics::LoadRelaxed<std::uint64_t>(data, idx + layout::kRecordSequenceOffset);
+        if (s != 0 && s >= next_seq) next_seq = s + 1;
+      }
+      tail += size;
+    }
+    const std::uint64_t h = atomics::LoadAcquire<std::uint64_t>(r, layout::kHeadPositionOffset);
+    if (h <= tail || h - tail > cap || h % layout::kRecordAlignment != 0) break;
+    head = h;
   }
   if (tail != orig) atomics::StoreSeqCst<std::uint64_t>(r, layout::kTailPositionOffset, tail);
+  atomics::StoreRelaxed<std::uint64_t>(r, layout::kNextSequenceOffset, next_seq);
   *tail_out = tail;
   *head_out = head;
   return Status::Ok();
@@ -472,8 +489,14 @@ class Writer {
           return a.Wrap("claim");
         }
       }
-      const std::uint64_t t = atomics::LoadSeqCst<std::uint64_t>(r_, layout::kTailPositionOffset);
+      std::uint64_t t = atomics::LoadSeqCst<std::uint64_t>(r_, layout::kTailPositionOffset);
       const std::uint64_t h = atomics::LoadAcquire<std::uint64_t>(r_, layout::kHeadPositionOffset);
+      if (h > t && h - t <= cap_ && h % layout::kRecordAlignment == 0) {
+        // The reader recovered and released a dead lock holder's claim that never reached the tail
+        // (§5.2): heal on every claim, not only after a steal.
+        t = h;
+        atomics::StoreSeqCst<std::uint64_t>(r_, layout::kTailPositionOffset, t);
+      }
       if (!detail::PositionsOk(h, t, cap_)) {
         UnlockClaim();
         return detail::CorruptPositions(h, t, cap_).Wrap("claim");
@@ -595,8 +618,9 @@ class Reader {
           continue;
         }
         // The frames read but not released fill the ring: nothing new can follow until Release.
+        // Waiting could never end: the writers wait for this very space.
         if (dl.is_try()) return Status::Error(Errc::kEmpty, "next: the unreleased frames fill the ring");
-        return Status::Error(Errc::kState, "next: the unreleased frames fill the ring; Release before reading more");
+        return Status::Error(Errc::kFull, "next: the reader holds a whole ring of unreleased frames; call Release");
       }
       const std::uint64_t idx = read_pos_ & mask_;
       unsigned char* rec = data_ + idx;
@@ -756,11 +780,13 @@ class Reader {
     const std::uint64_t pos = read_pos_;
     atomics::BumpSingle(r_, layout::kBadRecordsOffset, 1);
     const std::uint64_t t = atomics::LoadSeqCst<std::uint64_t>(r_, layout::kTailPositionOffset);
-    const bool skip = t > read_pos_ && t - read_pos_ <= cap_ && t % layout::kRecordAlignment == 0 &&
-                      t - released_pos_ <= cap_;
+    // Writers never write past head + capacity, and head == released_pos_.
+    const bool skip = t > read_pos_ && t - released_pos_ <= cap_ && t % layout::kRecordAlignment == 0;
     if (skip) {
+      // Zero only what is skipped: frames delivered before stay valid until the caller's Release.
+      detail::ZeroRange(data_, cap_, read_pos_, t);
       read_pos_ = t;
-      Release();
+      ReleaseIfOnlyPadding();
     }
     return Status::Error(Errc::kCorrupt, "next: record at position %llu: %s = %lld, want %s%s",
                          static_cast<unsigned long long>(pos), field, value, want,

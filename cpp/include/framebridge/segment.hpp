@@ -224,11 +224,18 @@ class Segment {
       return Status::Error(Errc::kInvalidArgument, "attach segment \"%s\": invalid name", name.c_str());
     }
     const std::string path = detail::ShmPath(name);
-    int fd = open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    // O_NONBLOCK: a FIFO planted under the name must not block the open.
+    int fd = open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) {
       int e = errno;
       if (e == ENOENT) return Status::Error(Errc::kNotFound, "attach segment \"%s\": no such segment", name.c_str());
       return detail::SysError("attach segment: open", e).Wrap("%s", path.c_str());
+    }
+    struct stat stt;
+    if (fstat(fd, &stt) != 0 || !S_ISREG(stt.st_mode)) {
+      close(fd);
+      return Status::Error(Errc::kCorrupt, "attach segment \"%s\": %s is not a regular file", name.c_str(),
+                           path.c_str());
     }
     Result<Segment> r = AttachOwnedFd(fd);
     if (!r.ok()) {
@@ -268,7 +275,7 @@ class Segment {
   // Whether the name now refers to another generation (or nothing): then re-attach (§7).
   bool IsStale() const {
     if (path_.empty()) return false;
-    int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) return true;
     std::uint64_t gen = 0;
     ssize_t n = pread(fd, &gen, sizeof gen, layout::kGenerationOffset);
