@@ -111,7 +111,29 @@ func (p *peerRun) say(format string, a ...any) {
 	p.out.Flush()
 }
 
-func (p *peerRun) attach() error {
+// readerOn and writerOn check the ring flag, attach the segment (once) and
+// take the role with the command's wait options.
+func (p *peerRun) readerOn(ring string) (*shm.Reader, error) {
+	if err := p.setup(ring); err != nil {
+		return nil, err
+	}
+	return p.seg.Reader(ring, p.opts...)
+}
+
+func (p *peerRun) writerOn(ring string) (*shm.Writer, error) {
+	if err := p.setup(ring); err != nil {
+		return nil, err
+	}
+	return p.seg.Writer(ring, p.opts...)
+}
+
+func (p *peerRun) setup(ring string) error {
+	if err := p.need(ring); err != nil {
+		return err
+	}
+	if p.seg != nil {
+		return nil
+	}
 	s, err := shm.Attach(p.segment)
 	if err != nil {
 		return err
@@ -136,13 +158,7 @@ func (p *peerRun) maybePause() {
 }
 
 func (p *peerRun) write() error {
-	if err := p.need(p.ring); err != nil {
-		return err
-	}
-	if err := p.attach(); err != nil {
-		return err
-	}
-	w, err := p.seg.Writer(p.ring, p.opts...)
+	w, err := p.writerOn(p.ring)
 	if err != nil {
 		return err
 	}
@@ -174,13 +190,7 @@ func (p *peerRun) write() error {
 }
 
 func (p *peerRun) read() error {
-	if err := p.need(p.ring); err != nil {
-		return err
-	}
-	if err := p.attach(); err != nil {
-		return err
-	}
-	r, err := p.seg.Reader(p.ring, p.opts...)
+	r, err := p.readerOn(p.ring)
 	if err != nil {
 		return err
 	}
@@ -237,18 +247,12 @@ func (p *peerRun) read() error {
 }
 
 func (p *peerRun) echo() error {
-	if err := p.need(p.in, p.outRing); err != nil {
-		return err
-	}
-	if err := p.attach(); err != nil {
-		return err
-	}
-	r, err := p.seg.Reader(p.in, p.opts...)
+	r, err := p.readerOn(p.in)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	w, err := p.seg.Writer(p.outRing, p.opts...)
+	w, err := p.writerOn(p.outRing)
 	if err != nil {
 		return err
 	}
@@ -280,18 +284,12 @@ func (p *peerRun) echo() error {
 }
 
 func (p *peerRun) ping() error {
-	if err := p.need(p.in, p.outRing); err != nil {
-		return err
-	}
-	if err := p.attach(); err != nil {
-		return err
-	}
-	w, err := p.seg.Writer(p.outRing, p.opts...)
+	w, err := p.writerOn(p.outRing)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	r, err := p.seg.Reader(p.in, p.opts...)
+	r, err := p.readerOn(p.in)
 	if err != nil {
 		return err
 	}
@@ -350,13 +348,7 @@ func Percentile(sorted []int64, q float64) int64 {
 }
 
 func (p *peerRun) streamWrite() error {
-	if err := p.need(p.ring); err != nil {
-		return err
-	}
-	if err := p.attach(); err != nil {
-		return err
-	}
-	w, err := p.seg.Writer(p.ring, p.opts...)
+	w, err := p.writerOn(p.ring)
 	if err != nil {
 		return err
 	}
@@ -389,13 +381,7 @@ func (p *peerRun) streamWrite() error {
 }
 
 func (p *peerRun) streamRead() error {
-	if err := p.need(p.ring); err != nil {
-		return err
-	}
-	if err := p.attach(); err != nil {
-		return err
-	}
-	r, err := p.seg.Reader(p.ring, p.opts...)
+	r, err := p.readerOn(p.ring)
 	if err != nil {
 		return err
 	}

@@ -37,13 +37,7 @@ func (p *peerRun) typedWrite() error {
 	if err != nil {
 		return err
 	}
-	if err := p.need(p.ring); err != nil {
-		return err
-	}
-	if err := p.attach(); err != nil {
-		return err
-	}
-	w, err := p.seg.Writer(p.ring, p.opts...)
+	w, err := p.writerOn(p.ring)
 	if err != nil {
 		return err
 	}
@@ -77,13 +71,7 @@ func (p *peerRun) typedRead() error {
 	if err != nil {
 		return err
 	}
-	if err := p.need(p.ring); err != nil {
-		return err
-	}
-	if err := p.attach(); err != nil {
-		return err
-	}
-	r, err := p.seg.Reader(p.ring, p.opts...)
+	r, err := p.readerOn(p.ring)
 	if err != nil {
 		return err
 	}
@@ -156,18 +144,12 @@ func (p *peerRun) typedEcho() error {
 	if err != nil {
 		return err
 	}
-	if err := p.need(p.in, p.outRing); err != nil {
-		return err
-	}
-	if err := p.attach(); err != nil {
-		return err
-	}
-	r, err := p.seg.Reader(p.in, p.opts...)
+	r, err := p.readerOn(p.in)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	w, err := p.seg.Writer(p.outRing, p.opts...)
+	w, err := p.writerOn(p.outRing)
 	if err != nil {
 		return err
 	}
@@ -271,18 +253,12 @@ func (p *peerRun) typedPing() error {
 	if p.payload != "model" && p.payload != "minimal" {
 		return usageError{fmt.Errorf("--payload %q: want model or minimal", p.payload)}
 	}
-	if err := p.need(p.in, p.outRing); err != nil {
-		return err
-	}
-	if err := p.attach(); err != nil {
-		return err
-	}
-	w, err := p.seg.Writer(p.outRing, p.opts...)
+	w, err := p.writerOn(p.outRing)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	r, err := p.seg.Reader(p.in, p.opts...)
+	r, err := p.readerOn(p.in)
 	if err != nil {
 		return err
 	}
