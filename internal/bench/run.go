@@ -322,6 +322,15 @@ func (r *run) rttIters(row Row) (iters, warmup int) {
 	} else {
 		warmup = max(iters/10, 1000)
 	}
+	if row.Writer == "java" || row.Reader == "java" {
+		// The JIT compiles the hot loops after some 10k iterations (C2 needs more); --quick
+		// must not cut the warm-up below that, or it times the interpreter.
+		if row.Wait == WaitBlock {
+			warmup = max(warmup, 2_000)
+		} else {
+			warmup = max(warmup, 100_000)
+		}
+	}
 	return iters, warmup
 }
 
