@@ -83,7 +83,7 @@ endif
 
 ## test-xlang: writer_reader matrix across languages through the peer programs.
 test-xlang: build
-	FRAMEBRIDGE_XLANG=1 $(GO) test -count=1 -v -run 'TestMatrix' ./internal/xlang
+	FRAMEBRIDGE_XLANG=1 $(GO) test -count=1 -v -run 'TestMatrix|TestChannel' ./internal/xlang
 
 ## bench: a full run, written to docs/benchmarks.md.
 bench: build

@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,6 +107,7 @@ func frames(full, quick uint64) uint64 {
 type proc struct {
 	name  string
 	cmd   *exec.Cmd
+	stdin io.WriteCloser // closing it ends a serve or call-torture peer
 	out   *bufio.Scanner
 	lines <-chan string
 	last  string
@@ -123,10 +125,14 @@ func start(t *testing.T, ctx context.Context, l language, args ...string) *proc 
 	if err != nil {
 		t.Fatal(err)
 	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s peer: %v", l.name, err)
 	}
-	p := &proc{name: l.name + " " + args[0], cmd: cmd, out: bufio.NewScanner(stdout), done: make(chan error, 1)}
+	p := &proc{name: l.name + " " + args[0], cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout), done: make(chan error, 1)}
 	t.Cleanup(func() { cmd.Process.Kill(); <-p.done })
 	lines := make(chan string, 16)
 	go func() {
