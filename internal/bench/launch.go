@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,6 +191,7 @@ func ParseCPUList(s string) ([]int, error) {
 type proc struct {
 	name   string
 	cmd    *exec.Cmd
+	stdin  io.WriteCloser // nil unless started by startServer; closing it ends a channel server
 	lines  chan string
 	stderr *tailBuffer
 	waited chan struct{}
@@ -202,6 +204,16 @@ type proc struct {
 // set first; that thread is discarded afterwards (the goroutine exits
 // still locked), so no other goroutine ever runs on it.
 func startProc(name string, argv []string, root string, cpu int) (*proc, error) {
+	return start(name, argv, root, cpu, false)
+}
+
+// startServer is startProc with a pipe to the process's standard input:
+// channel servers (docs/peers.md `serve`) run until it is closed.
+func startServer(name string, argv []string, root string, cpu int) (*proc, error) {
+	return start(name, argv, root, cpu, true)
+}
+
+func start(name string, argv []string, root string, cpu int, withStdin bool) (*proc, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
@@ -210,6 +222,11 @@ func startProc(name string, argv []string, root string, cpu int) (*proc, error) 
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
+	}
+	if withStdin {
+		if p.stdin, err = cmd.StdinPipe(); err != nil {
+			return nil, err
+		}
 	}
 	started := make(chan error, 1)
 	go func() {
@@ -323,4 +340,18 @@ func (t *tailBuffer) suffix() string {
 	return "; stderr: " + s
 }
 
+// firstLine is the first non-empty line of the captured stderr, for a short note.
+func (t *tailBuffer) firstLine() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, l := range strings.Split(string(t.b), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			return l
+		}
+	}
+	return "no message"
+}
+
+// errSkipped marks a row that cannot be measured here (a peer lacks the
+// command, a program is not built): a note, not a failure.
 var errSkipped = errors.New("skipped")

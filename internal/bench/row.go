@@ -15,6 +15,11 @@ const (
 	// TransportTyped: typed-frame round trips (build in place, verify, read)
 	// between typed-ping and typed-echo peers; Size is the request's encoded size.
 	TransportTyped = "framebridge-typed"
+	// TransportCall: request/response calls over a channel (docs/channels.md)
+	// between a `call-ping` client (Writer) and a `serve` server (Reader).
+	TransportCall = "framebridge-call"
+	// TransportGRPC: gRPC unary echo calls over a Unix socket (bench/grpc).
+	TransportGRPC  = "grpc"
 	TransportUDS   = "uds"
 	TransportTCP   = "tcp"
 	TransportFloor = "floor"

@@ -36,8 +36,11 @@ type Config struct {
 	// Only, when non-empty, keeps the rows whose Key contains any of these
 	// substrings (and skips the idle measurement unless one names "idle").
 	Only []string
-	Log  io.Writer // progress and notes
-	Emit func(Row) // called with each row as soon as it is measured
+	// GRPCBench is the gRPC baseline program (bench/grpc); empty means
+	// GRPCBenchPath under Root.
+	GRPCBench string
+	Log       io.Writer // progress and notes
+	Emit      func(Row) // called with each row as soon as it is measured
 }
 
 // IdleResult is the CPU an idle reader used while blocked in Next.
@@ -149,6 +152,12 @@ func Run(cfg Config) (*Result, error) {
 				}
 				t0 := time.Now()
 				row, err := j.run()
+				if errors.Is(err, errSkipped) { // not measurable here: a note, and no more repetitions
+					fmt.Fprintf(cfg.Log, " skipped\n")
+					r.note(fmt.Sprintf("%s: %v", j.key, err))
+					failed[i] = true
+					continue
+				}
 				if err != nil {
 					fmt.Fprintf(cfg.Log, " FAILED (%.1fs)\n", time.Since(t0).Seconds())
 					r.fail(j.key, err)
@@ -261,7 +270,10 @@ func (r *run) plan() [][]job {
 		for _, tp := range typedPayloads {
 			add(Row{Transport: TransportTyped, Writer: p[0], Reader: p[1], Size: tp.class, Wait: WaitAdaptive, Metric: MetricRTT}, r.typedRTT(tp.name))
 		}
+		// Calls over a channel (call.go): client = writer, server = reader.
+		r.callJobs(p[0], p[1], add)
 		if i == 0 { // the baselines right after the first pair (go>go when Go is selected)
+			r.grpcJobs(add)
 			for _, tr := range []string{TransportUDS, TransportTCP} {
 				for _, size := range r.cfg.Sizes {
 					add(Row{Transport: tr, Writer: "go", Reader: "go", Size: size, Wait: WaitBlock, Metric: MetricRTT}, r.socketRTT)
