@@ -31,6 +31,7 @@ deps:
 	fi
 	@command -v $(GO) >/dev/null || { echo "deps: Go 1.24 or newer is required (https://go.dev/dl/)"; exit 1; }
 	@$(GO) mod download
+	@cd bench/grpc && $(GO) mod download # the gRPC baseline's own module (bench/grpc), kept out of go.mod
 	@# capnpc-go, the Cap'n Proto Go plugin, built from the pinned module version (go.mod) into bin/.
 	@v=$$($(GO) list -m -f '{{.Version}}' capnproto.org/go/capnp/v3); \
 	if [ ! -x $(BIN)/capnpc-go ] || [ "$$(cat $(BIN)/capnpc-go.version 2>/dev/null)" != "$$v" ]; then \
@@ -38,9 +39,10 @@ deps:
 		GOBIN=$(CURDIR)/$(BIN) $(GO) install capnproto.org/go/capnp/v3/capnpc-go@$$v && echo "$$v" >$(BIN)/capnpc-go.version; \
 	fi
 
-## build: the CLI, and the C++ and Java libraries and peers when present.
+## build: the CLI, the gRPC bench baseline, and the C++ and Java libraries and peers when present.
 build: deps
 	$(GO) build -o $(BIN)/framebridge ./cmd/framebridge
+	cd bench/grpc && $(GO) build -o $(CURDIR)/$(BIN)/framebridge-grpc-bench .
 ifneq ($(HAVE_CPP),)
 	$(MAKE) -C cpp peer
 endif
@@ -85,11 +87,11 @@ endif
 test-xlang: build
 	FRAMEBRIDGE_XLANG=1 $(GO) test -count=1 -v -run 'TestMatrix|TestChannel' ./internal/xlang
 
-## bench: a full run, written to docs/benchmarks.md.
+## bench: a full run (frames, calls, gRPC and socket baselines), written to docs/benchmarks.md.
 bench: build
 	$(BIN)/framebridge bench --markdown docs/benchmarks.md
 
-## bench-json: a --quick run; only JSON lines on stdout.
+## bench-json: a --quick run; only JSON lines on stdout (build output and progress go to stderr).
 bench-json:
 	@$(MAKE) -s build >&2
 	@$(BIN)/framebridge bench --quick --json

@@ -3,7 +3,10 @@
 // languages whose peer program (docs/peers.md) is built, next to the same
 // round trips over a Unix socket and TCP loopback and the floor of the
 // machine (a busy-spin and a futex ping-pong over a shared mapping, and a
-// copy-in/copy-out byte ring), all in one run.
+// copy-in/copy-out byte ring), all in one run. Calls over a channel
+// (docs/channels.md) between every client/server pair are measured beside
+// gRPC unary calls over a Unix socket (the bench/grpc module, a program of
+// its own so that framebridge never depends on gRPC).
 //
 // The driver (Run) creates a named segment per measurement, starts the
 // reader-side peer, waits for its `ready` line, runs the writer-side peer

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -46,22 +47,14 @@ func find(rows []Row, key string) (Row, bool) {
 	return Row{}, false
 }
 
-// Ratios computes the issue's targets for the go>go rows.
+// Ratios computes the issues' targets: the go>go rows', then the calls' (callRatios).
 func Ratios(rows []Row) []Ratio {
 	var out []Ratio
 	rtt := func(tr, wait string, size int) (Row, bool) {
 		return find(rows, Row{Transport: tr, Writer: "go", Reader: "go", Size: size, Wait: wait, Metric: MetricRTT}.Key())
 	}
 	ratio := func(what string, a Row, okA bool, b Row, okB bool, limit float64, target string) {
-		r := Ratio{What: what, Target: target, Value: -1}
-		if okA && okB && b.P50 > 0 {
-			r.Value = float64(a.P50) / float64(b.P50)
-			r.Met = r.Value <= limit
-			r.Detail = fmt.Sprintf("%s / %s", fmtNs(a.P50), fmtNs(b.P50))
-		} else {
-			r.Detail = "not measured"
-		}
-		out = append(out, r)
+		out = append(out, p50Ratio(what, a, okA, b, okB, limit, target))
 	}
 	fb, okFb := rtt(TransportFramebridge, WaitAdaptive, 64)
 	fbBlock, okFbBlock := rtt(TransportFramebridge, WaitBlock, 64)
@@ -85,7 +78,43 @@ func Ratios(rows []Row) []Ratio {
 		}
 		out = append(out, r)
 	}
+	return append(out, callRatios(rows)...)
+}
+
+// callRatios computes the call targets (issue 6) per client/server pair: a
+// 64 B call's p50 against the raw frame round trip of the same pair and
+// against gRPC over a Unix socket. The pairs the issue names (Go client,
+// C++ and Java servers) are always listed; other pairs when measured.
+func callRatios(rows []Row) []Ratio {
+	pairs := [][2]string{{"go", "cpp"}, {"go", "java"}}
+	for _, r := range rows {
+		p := [2]string{r.Writer, r.Reader}
+		if r.Transport == TransportCall && r.Size == 64 && r.Wait == WaitAdaptive && !slices.Contains(pairs, p) {
+			pairs = append(pairs, p)
+		}
+	}
+	grpc, okGRPC := find(rows, Row{Transport: TransportGRPC, Writer: "go", Reader: "go", Size: 64, Wait: WaitBlock, Metric: MetricRTT}.Key())
+	var out []Ratio
+	for _, p := range pairs {
+		call, okCall := find(rows, Row{Transport: TransportCall, Writer: p[0], Reader: p[1], Size: 64, Wait: WaitAdaptive, Metric: MetricRTT}.Key())
+		raw, okRaw := find(rows, Row{Transport: TransportFramebridge, Writer: p[0], Reader: p[1], Size: 64, Wait: WaitAdaptive, Metric: MetricRTT}.Key())
+		what := fmt.Sprintf("64 B call, %s client -> %s server, p50 / ", p[0], p[1])
+		out = append(out,
+			p50Ratio(what+"raw frame round trip p50 (same pair)", call, okCall, raw, okRaw, 2, "<= 2x"),
+			p50Ratio(what+"gRPC unary over a Unix socket p50", call, okCall, grpc, okGRPC, 0.01, "<= 0.01x"))
+	}
 	return out
+}
+
+// p50Ratio is a's p50 over b's, met when at most limit.
+func p50Ratio(what string, a Row, okA bool, b Row, okB bool, limit float64, target string) Ratio {
+	r := Ratio{What: what, Target: target, Value: -1, Detail: "not measured"}
+	if okA && okB && b.P50 > 0 {
+		r.Value = float64(a.P50) / float64(b.P50)
+		r.Met = r.Value <= limit
+		r.Detail = fmt.Sprintf("%s / %s", fmtNs(a.P50), fmtNs(b.P50))
+	}
+	return r
 }
 
 // MarkdownInfo is what the Markdown report says about how it was made.
@@ -149,7 +178,8 @@ func WriteMarkdown(w io.Writer, res *Result, info MarkdownInfo) {
 	p("\n")
 
 	p("## All rows\n\n")
-	p("`rtt`: round trip of one frame (ping writes, echo writes it back; each round trip timed on its own).\n")
+	p("`rtt`: round trip of one frame (ping writes, echo writes it back) or one call (request, then its\n")
+	p("response); each round trip timed on its own. For calls, writer = client and reader = server.\n")
 	p("`throughput`: one-way stream, from the reader's first frame to its last.\n")
 	p("`wait`: `adaptive` = spin %s, then sleep on the futex (the default); `block` = always sleep\n", fmtDuration(50*time.Microsecond))
 	p("(`--spin-us 0` on both sides; sockets block in the kernel); `spin` = busy-spin only.\n\n")
@@ -179,6 +209,17 @@ func WriteMarkdown(w io.Writer, res *Result, info MarkdownInfo) {
 	p("  only those (zero copy), so their bytes/s counts payload carried, not bytes copied. A real producer\n")
 	p("  writes each byte of its frame once, in place; the copy ring below copies it twice. Compare frames/s\n")
 	p("  for 64 B; for 64 KiB the gap is mostly the copies framebridge does not make.\n")
+	p("- **framebridge-call**: request/response calls over a channel (docs/channels.md): the writer language's\n")
+	p("  `call-ping` peer dials the reader language's `serve` peer (the test echo service, handlers inline) on a\n")
+	p("  Unix socket; per call the client builds a FlatBuffers `Request` envelope with a `Raw` payload of the\n")
+	p("  row's size in place in the request ring, the server verifies it and builds the echo in place in the\n")
+	p("  response ring, the client verifies it and checks every byte. Sequential calls, each timed from\n")
+	p("  before the request is built to after the response is checked. Writer = client, reader = server.\n")
+	p("- **grpc**: the same echo as a gRPC unary call (google.golang.org/grpc, the `bench/grpc` module), Go\n")
+	p("  client and server over a Unix socket, sequential calls timed the same way. The service is registered\n")
+	p("  by hand (a `grpc.ServiceDesc` and a codec that passes bytes through: no protoc, no protobuf\n")
+	p("  marshalling), the least a gRPC call can cost, so the call/gRPC ratio favours gRPC. gRPC blocks in\n")
+	p("  the kernel (Go's netpoller), hence `block`.\n")
 	p("- **uds**, **tcp**: a Go client and a Go echo server in two processes over a Unix stream socket or TCP\n")
 	p("  loopback, `write` then `read` of the full message per round trip.\n")
 	p("- **floor**, `rtt`, `spin`: two counters on separate 128-byte lines of a shared mapping under `/dev/shm`;\n")
