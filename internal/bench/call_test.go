@@ -81,7 +81,8 @@ func TestGoCallRowIsMeasuredOrSkippedWithANote(t *testing.T) {
 	res, log := runCallRows(t, "", "framebridge-call go>go 64B adaptive rtt")
 	switch len(res.Rows) {
 	case 0:
-		if !strings.Contains(log, "framebridge-call go>go 64B adaptive rtt: skipped") || !strings.Contains(log, "does not take this command") {
+		if len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "does not take this command") ||
+			!strings.HasSuffix(res.Notes[0], "rows not measured: framebridge-call go>go 64B adaptive rtt") {
 			t.Errorf("no row and no skip note:\n%s", log)
 		}
 		t.Logf("the Go peer has no channel commands yet:\n%s", log)
@@ -98,7 +99,8 @@ func TestGoCallRowIsMeasuredOrSkippedWithANote(t *testing.T) {
 func TestGRPCRowWithoutTheProgramIsSkippedWithANote(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "framebridge-grpc-bench")
 	res, log := runCallRows(t, missing, "grpc go>go 64B")
-	if len(res.Rows) != 0 || !strings.Contains(log, "no gRPC baseline program at "+missing) || !strings.Contains(log, "make build") {
+	if len(res.Rows) != 0 || len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "no gRPC baseline program at "+missing) ||
+		!strings.Contains(res.Notes[0], "make build") || !strings.HasSuffix(res.Notes[0], "rows not measured: grpc go>go 64B block rtt") {
 		t.Errorf("rows %+v; log:\n%s", res.Rows, log)
 	}
 }

@@ -77,6 +77,10 @@ type run struct {
 	res       *Result
 	launchers map[string]Launcher
 	seq       atomic.Int64
+	// skips maps the reason a row was skipped to the rows it skipped (in
+	// skipOrder), so that one note names every row a missing command cost.
+	skips     map[string][]string
+	skipOrder []string
 }
 
 // Run measures every row the configuration asks for. It returns an error
@@ -153,8 +157,8 @@ func Run(cfg Config) (*Result, error) {
 				t0 := time.Now()
 				row, err := j.run()
 				if errors.Is(err, errSkipped) { // not measurable here: a note, and no more repetitions
-					fmt.Fprintf(cfg.Log, " skipped\n")
-					r.note(fmt.Sprintf("%s: %v", j.key, err))
+					fmt.Fprintf(cfg.Log, " %v\n", err)
+					r.skip(j.key, err)
 					failed[i] = true
 					continue
 				}
@@ -178,6 +182,9 @@ func Run(cfg Config) (*Result, error) {
 				cfg.Emit(row)
 			}
 		}
+	}
+	for _, why := range r.skipOrder {
+		r.note(fmt.Sprintf("%s; rows not measured: %s", why, strings.Join(r.skips[why], ", ")))
 	}
 	if cfg.Idle > 0 && r.wanted("idle") {
 		for _, lang := range r.res.Langs {
@@ -209,6 +216,17 @@ func preciseNote(precise bool) string {
 func (r *run) note(s string) {
 	r.res.Notes = append(r.res.Notes, s)
 	fmt.Fprintln(r.cfg.Log, "bench: note:", s)
+}
+
+func (r *run) skip(key string, err error) {
+	why := err.Error()
+	if r.skips == nil {
+		r.skips = map[string][]string{}
+	}
+	if _, seen := r.skips[why]; !seen {
+		r.skipOrder = append(r.skipOrder, why)
+	}
+	r.skips[why] = append(r.skips[why], key)
 }
 
 func (r *run) fail(what string, err error) {
