@@ -10,6 +10,13 @@
 // (ping), then one final `ok ...` line and exits 0; a failed check prints
 // `FAIL: ...` and exits 1; a usage error exits 2. serve stops when its
 // standard input reaches end of file (as the peers' channel `serve` does).
+//
+// # Caveats
+//
+//   - serve run by hand with stdin at /dev/null stops at once: keep its
+//     standard input open (a terminal, or a pipe the driver closes).
+//   - The messages are raw bytes (see service.go): the figures leave out the
+//     protobuf marshalling a real gRPC service pays, so they flatter gRPC.
 package main
 
 import (
