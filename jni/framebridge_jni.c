@@ -18,8 +18,10 @@
 #include <linux/futex.h>
 #include <stdint.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -355,6 +357,292 @@ static jint JNICALL peerCred0(JNIEnv *env, jclass cls, jint sock, jintArray out)
     return 0;
 }
 
+/* ---- channel sockets (docs/channels.md): SOCK_SEQPACKET Unix sockets, one packet per handshake message ---- */
+
+/* poll0 event bits (keep in sync with Native.POLL_*). */
+#define FRB_POLL_IN 1
+#define FRB_POLL_HUP 2
+#define FRB_POLL_RDHUP 4
+#define FRB_POLL_ERR 8
+#define FRB_POLL_NVAL 16
+
+/* Fills a sockaddr_un from a Java path; -ENAMETOOLONG if it does not fit (107 bytes + NUL). */
+static int unix_addr(JNIEnv *env, jstring path, struct sockaddr_un *sa) {
+    if (path == NULL) {
+        throw_illegal_argument(env, "socket: null path");
+        return -EINVAL;
+    }
+    const char *cpath = (*env)->GetStringUTFChars(env, path, NULL);
+    if (cpath == NULL) {
+        return -ENOMEM;
+    }
+    size_t n = strlen(cpath);
+    int r = 0;
+    memset(sa, 0, sizeof *sa);
+    sa->sun_family = AF_UNIX;
+    if (n == 0 || n >= sizeof sa->sun_path) {
+        r = -ENAMETOOLONG;
+    } else {
+        memcpy(sa->sun_path, cpath, n);
+    }
+    (*env)->ReleaseStringUTFChars(env, path, cpath);
+    return r;
+}
+
+/* Is something accepting at sa? 0 = nothing (ECONNREFUSED: a stale socket file), 1 = yes, <0 = -errno. */
+static int probe_listener(const struct sockaddr_un *sa) {
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -errno;
+    }
+    int r = connect(fd, (const struct sockaddr *)sa, sizeof *sa);
+    int err = errno;
+    close(fd);
+    if (r == 0) {
+        return 1;
+    }
+    return err == ECONNREFUSED ? 0 : (err == EPROTOTYPE ? 1 : -err);
+}
+
+/*
+ * socket(SOCK_SEQPACKET) + bind + chmod(mode) + listen. The file is chmod-ed before listen, so nobody can
+ * connect while it still has the umask's mode. An existing socket file nothing accepts on (stale) is
+ * replaced; a live listener is -EADDRINUSE; any other existing file is -EEXIST and left alone.
+ */
+static jint JNICALL seqpacketListen0(JNIEnv *env, jclass cls, jstring path, jint mode, jint backlog) {
+    (void)cls;
+    struct sockaddr_un sa;
+    int r = unix_addr(env, path, &sa);
+    if (r < 0) {
+        return r;
+    }
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -errno;
+    }
+    for (int attempt = 0;; attempt++) {
+        if (bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            break;
+        }
+        int err = errno;
+        if (err != EADDRINUSE || attempt > 0) {
+            close(fd);
+            return -err;
+        }
+        struct stat st;
+        if (lstat(sa.sun_path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+            close(fd);
+            return -EEXIST;
+        }
+        int live = probe_listener(&sa);
+        if (live != 0) {
+            close(fd);
+            return live > 0 ? -EADDRINUSE : live;
+        }
+        if (unlink(sa.sun_path) < 0 && errno != ENOENT) {
+            err = errno;
+            close(fd);
+            return -err;
+        }
+    }
+    if (chmod(sa.sun_path, (mode_t)mode) < 0 || listen(fd, backlog) < 0) {
+        int err = errno;
+        unlink(sa.sun_path);
+        close(fd);
+        return -err;
+    }
+    return fd;
+}
+
+static jint JNICALL seqpacketAccept0(JNIEnv *env, jclass cls, jint fd) {
+    (void)env;
+    (void)cls;
+    int c;
+    do {
+        c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+    } while (c < 0 && errno == EINTR);
+    return c < 0 ? -errno : c;
+}
+
+static jint JNICALL seqpacketConnect0(JNIEnv *env, jclass cls, jstring path) {
+    (void)cls;
+    struct sockaddr_un sa;
+    int r = unix_addr(env, path, &sa);
+    if (r < 0) {
+        return r;
+    }
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -errno;
+    }
+    do {
+        r = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    return fd;
+}
+
+/* Sends buf[0, len) as one packet, with fd as SCM_RIGHTS when fd >= 0. Returns the bytes sent. */
+static jint JNICALL sendPacket0(JNIEnv *env, jclass cls, jint sock, jbyteArray buf, jint len, jint fd) {
+    (void)cls;
+    if (buf == NULL || len < 0 || len > (*env)->GetArrayLength(env, buf) || len > 4096) {
+        throw_illegal_argument(env, "sendPacket: bad buffer or length");
+        return -EINVAL;
+    }
+    char data[4096];
+    (*env)->GetByteArrayRegion(env, buf, 0, len, (jbyte *)data);
+    struct iovec iov = {.iov_base = data, .iov_len = (size_t)len};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    if (fd >= 0) {
+        msg.msg_control = u.buf;
+        msg.msg_controllen = sizeof u.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
+    ssize_t n;
+    do {
+        n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : (jint)n;
+}
+
+/*
+ * Receives one packet into buf. Returns its length (0: end of file), -EMSGSIZE if it was longer than buf.
+ * fdOut[0] = the first SCM_RIGHTS fd received (close-on-exec) or -1; fdOut[1] = how many fds came (every
+ * fd but the first is closed here, so a peer can never make us leak descriptors).
+ */
+static jint JNICALL recvPacket0(JNIEnv *env, jclass cls, jint sock, jbyteArray buf, jintArray fdOut) {
+    (void)cls;
+    if (buf == NULL || fdOut == NULL || (*env)->GetArrayLength(env, fdOut) < 2) {
+        throw_illegal_argument(env, "recvPacket: need a buffer and an int[2]");
+        return -EINVAL;
+    }
+    jint cap = (*env)->GetArrayLength(env, buf);
+    if (cap > 4096) {
+        cap = 4096;
+    }
+    char data[4096];
+    struct iovec iov = {.iov_base = data, .iov_len = (size_t)cap};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int) * 8)];
+    } u;
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = u.buf;
+    msg.msg_controllen = sizeof u.buf;
+    ssize_t n;
+    do {
+        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        return -errno;
+    }
+    int first = -1;
+    int count = 0;
+    if (msg.msg_controllen > 0) {
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0)) {
+                continue;
+            }
+            size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < k; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                count++;
+                if (first < 0) {
+                    first = fd;
+                } else {
+                    close(fd);
+                }
+            }
+        }
+    }
+    if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+        if (first >= 0) {
+            close(first);
+        }
+        return -EMSGSIZE;
+    }
+    jint out[2] = {first, count};
+    (*env)->SetIntArrayRegion(env, fdOut, 0, 2, out);
+    (*env)->SetByteArrayRegion(env, buf, 0, (jsize)n, (const jbyte *)data);
+    return (jint)n;
+}
+
+/*
+ * poll(2) on one fd for readability and hang-up, for at most timeoutMillis (negative: no limit). Returns
+ * the FRB_POLL_* bits seen (0 on timeout) or -errno; EINTR is returned as 0 (the caller loops).
+ */
+static jint JNICALL pollSocket0(JNIEnv *env, jclass cls, jint fd, jint timeoutMillis) {
+    (void)env;
+    (void)cls;
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP, .revents = 0};
+    int r = poll(&p, 1, timeoutMillis < 0 ? -1 : timeoutMillis);
+    if (r < 0) {
+        return errno == EINTR ? 0 : -errno;
+    }
+    if (r == 0) {
+        return 0;
+    }
+    jint bits = 0;
+    if (p.revents & POLLIN) bits |= FRB_POLL_IN;
+    if (p.revents & POLLHUP) bits |= FRB_POLL_HUP;
+    if (p.revents & POLLRDHUP) bits |= FRB_POLL_RDHUP;
+    if (p.revents & POLLERR) bits |= FRB_POLL_ERR;
+    if (p.revents & POLLNVAL) bits |= FRB_POLL_NVAL;
+    return bits;
+}
+
+static jint JNICALL shutdown0(JNIEnv *env, jclass cls, jint fd) {
+    (void)env;
+    (void)cls;
+    return shutdown(fd, SHUT_RDWR) < 0 ? -errno : 0;
+}
+
+/* F_GET_SEALS, as FRB_SEAL_* bits (other seals are reported in bits 8 and up, shifted by their position). */
+static jint JNICALL getSeals0(JNIEnv *env, jclass cls, jint fd) {
+    (void)env;
+    (void)cls;
+    int s = fcntl(fd, F_GET_SEALS);
+    if (s < 0) {
+        return -errno;
+    }
+    jint bits = 0;
+    if (s & F_SEAL_SEAL) bits |= FRB_SEAL_SEAL;
+    if (s & F_SEAL_SHRINK) bits |= FRB_SEAL_SHRINK;
+    if (s & F_SEAL_GROW) bits |= FRB_SEAL_GROW;
+    if (s & F_SEAL_WRITE) bits |= 8;
+    return bits;
+}
+
+/* The real uid and gid of this process: out = {uid, gid}. */
+static jint JNICALL ids0(JNIEnv *env, jclass cls, jintArray out) {
+    (void)cls;
+    if (out == NULL || (*env)->GetArrayLength(env, out) < 2) {
+        throw_illegal_argument(env, "ids: need an int[2]");
+        return -EINVAL;
+    }
+    jint v[2] = {(jint)getuid(), (jint)getgid()};
+    (*env)->SetIntArrayRegion(env, out, 0, 2, v);
+    return 0;
+}
+
 static const JNINativeMethod methods[] = {
     {"futexWait0", "(Ljava/nio/ByteBuffer;JIJ)I", (void *)futexWait0},
     {"futexWake0", "(Ljava/nio/ByteBuffer;JI)I", (void *)futexWake0},
@@ -374,6 +662,15 @@ static const JNINativeMethod methods[] = {
     {"sendFd0", "(II)I", (void *)sendFd0},
     {"recvFd0", "(I)I", (void *)recvFd0},
     {"peerCred0", "(I[I)I", (void *)peerCred0},
+    {"seqpacketListen0", "(Ljava/lang/String;II)I", (void *)seqpacketListen0},
+    {"seqpacketAccept0", "(I)I", (void *)seqpacketAccept0},
+    {"seqpacketConnect0", "(Ljava/lang/String;)I", (void *)seqpacketConnect0},
+    {"sendPacket0", "(I[BII)I", (void *)sendPacket0},
+    {"recvPacket0", "(I[B[I)I", (void *)recvPacket0},
+    {"pollSocket0", "(II)I", (void *)pollSocket0},
+    {"shutdown0", "(I)I", (void *)shutdown0},
+    {"getSeals0", "(I)I", (void *)getSeals0},
+    {"ids0", "([I)I", (void *)ids0},
 };
 
 JNIEXPORT jint JNICALL JNI_OnLoad(JavaVM *vm, void *reserved) {

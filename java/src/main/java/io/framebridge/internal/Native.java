@@ -70,6 +70,26 @@ public final class Native {
 
     static native int peerCred0(int sock, int[] pidUidGid);
 
+    // ---- channel sockets (docs/channels.md) ----
+
+    static native int seqpacketListen0(String path, int mode, int backlog);
+
+    static native int seqpacketAccept0(int fd);
+
+    static native int seqpacketConnect0(String path);
+
+    static native int sendPacket0(int sock, byte[] buf, int len, int fd);
+
+    static native int recvPacket0(int sock, byte[] buf, int[] fdOut);
+
+    static native int pollSocket0(int fd, int timeoutMillis);
+
+    static native int shutdown0(int fd);
+
+    static native int getSeals0(int fd);
+
+    static native int ids0(int[] uidGid);
+
     private static int check(String op, int r) {
         if (r < 0) {
             throw new NativeException(op, -r);
@@ -211,6 +231,83 @@ public final class Native {
     public static int[] peerCred(int sock) {
         int[] v = new int[3];
         check("getsockopt(SO_PEERCRED)", peerCred0(sock, v));
+        return v;
+    }
+
+    // ---- channel sockets (docs/channels.md) -----------------------------------------------------------
+
+    /** pollSocket bits (keep in sync with FRB_POLL_* in the C file). */
+    public static final int POLL_IN = 1;
+    public static final int POLL_HUP = 2;
+    public static final int POLL_RDHUP = 4;
+    public static final int POLL_ERR = 8;
+    public static final int POLL_NVAL = 16;
+    /** getSeals bit for F_SEAL_WRITE (the others are {@link #SEAL_SEAL}, {@link #SEAL_SHRINK}, {@link #SEAL_GROW}). */
+    public static final int SEAL_WRITE = 8;
+    /** Largest packet sendPacket/recvPacket move. */
+    public static final int MAX_PACKET = 4096;
+
+    /**
+     * Listens on a SOCK_SEQPACKET Unix socket at {@code path} (socket + bind + chmod(mode) + listen). A stale
+     * socket file is replaced; a live listener is errno EADDRINUSE (98), another kind of file EEXIST, a
+     * path over 107 bytes ENAMETOOLONG (36). Returns the listening fd; the raw result is from
+     * {@link #seqpacketListenRaw}.
+     */
+    public static int seqpacketListenRaw(String path, int mode, int backlog) {
+        Objects.requireNonNull(path, "path");
+        return seqpacketListen0(path, mode, backlog);
+    }
+
+    /** accept4(SOCK_CLOEXEC); returns the connection fd or -errno. */
+    public static int seqpacketAcceptRaw(int fd) {
+        return seqpacketAccept0(fd);
+    }
+
+    /** Connects a SOCK_SEQPACKET Unix socket to {@code path}; returns the fd or -errno. */
+    public static int seqpacketConnectRaw(String path) {
+        Objects.requireNonNull(path, "path");
+        return seqpacketConnect0(path);
+    }
+
+    /** Sends {@code buf[0, len)} as one packet, with {@code fd} as SCM_RIGHTS if {@code fd >= 0}. */
+    public static void sendPacket(int sock, byte[] buf, int len, int fd) {
+        int r = sendPacket0(sock, buf, len, fd);
+        if (r < 0) {
+            throw new NativeException("sendmsg", -r);
+        }
+        if (r != len) {
+            throw new NativeException("sendmsg", Errno.EMSGSIZE, "sent " + r + " of " + len + " bytes");
+        }
+    }
+
+    /**
+     * Receives one packet into {@code buf}; returns its length (0 = end of file) or -errno (-EMSGSIZE: longer
+     * than buf). {@code fdOut[0]}: the first fd passed with it or -1; {@code fdOut[1]}: how many fds came
+     * (all but the first are closed).
+     */
+    public static int recvPacketRaw(int sock, byte[] buf, int[] fdOut) {
+        return recvPacket0(sock, buf, fdOut);
+    }
+
+    /** poll(POLLIN|POLLRDHUP) on one fd: the {@code POLL_*} bits seen, 0 on timeout or EINTR, or -errno. */
+    public static int pollSocketRaw(int fd, int timeoutMillis) {
+        return pollSocket0(fd, timeoutMillis);
+    }
+
+    /** shutdown(SHUT_RDWR): the peer sees end of file, and a poll of ours on the fd returns. */
+    public static int shutdownRaw(int fd) {
+        return shutdown0(fd);
+    }
+
+    /** F_GET_SEALS as {@code SEAL_*} bits. */
+    public static int getSeals(int fd) {
+        return check("fcntl(F_GET_SEALS)", getSeals0(fd));
+    }
+
+    /** This process's real {uid, gid}. */
+    public static int[] ids() {
+        int[] v = new int[2];
+        check("getuid", ids0(v));
         return v;
     }
 }

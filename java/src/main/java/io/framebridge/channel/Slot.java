@@ -1,0 +1,47 @@
+package io.framebridge.channel;
+
+import io.framebridge.frames.EnvelopeReader;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * One call in flight on a {@link FrameClient}: its correlation id, the thread waiting for it, and a
+ * private buffer a leader copies its response into when another thread received it. Slots are made once
+ * and reused, so a call allocates nothing in steady state.
+ *
+ * <p>States: FREE -> RESERVED (the caller writes {@code corr}, {@code waiter}) -> PENDING (request may be
+ * on the ring) -> DELIVERING (a leader took it: copying, or reading it in place for its own call) -> DONE
+ * (copy ready) -> FREE; PENDING -> FAILED (the connection died) -> FREE; PENDING -> FREE (deadline).
+ * Every transition out of PENDING is a CAS, so exactly one of "response", "deadline" and "death" wins.
+ */
+final class Slot {
+    static final int FREE = 0;
+    static final int RESERVED = 1;
+    static final int PENDING = 2;
+    static final int DELIVERING = 3;
+    static final int DONE = 4;
+    static final int FAILED = 5;
+
+    final AtomicInteger state = new AtomicInteger(FREE);
+    /** Written before the volatile store of PENDING, read after a volatile load of it. */
+    long corr;
+    volatile Thread waiter;
+    byte[] buf = new byte[512];
+    ByteBuffer bb = ByteBuffer.wrap(buf).order(ByteOrder.LITTLE_ENDIAN);
+    int len;
+    final EnvelopeReader er = new EnvelopeReader();
+
+    /** Makes room for an n-byte copy (allocates only when a response is bigger than any before). */
+    void ensure(int n) {
+        if (buf.length < n) {
+            buf = new byte[Math.max(n, buf.length * 2)];
+            bb = ByteBuffer.wrap(buf).order(ByteOrder.LITTLE_ENDIAN);
+        }
+    }
+
+    void free() {
+        waiter = null;
+        state.set(FREE);
+    }
+}
