@@ -1,0 +1,708 @@
+package channel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	flatbuffers "github.com/google/flatbuffers/go"
+
+	"github.com/framebridge/framebridge/frames"
+	"github.com/framebridge/framebridge/frames/fb"
+	"github.com/framebridge/framebridge/internal/sys"
+	"github.com/framebridge/framebridge/shm"
+)
+
+// Ring names of a connection segment (§3).
+const (
+	RequestRing  = "requests"
+	ResponseRing = "responses"
+)
+
+// DialOptions tune Dial. The zero value asks for the server's defaults.
+type DialOptions struct {
+	// RequestRingBytes and ResponseRingBytes ask for ring capacities (a
+	// power of two in [4096, 1<<30]; 0 takes the server's default).
+	RequestRingBytes, ResponseRingBytes uint32
+	// Spin is how long a caller waiting for its response re-checks the ring
+	// before it sleeps: 0 means shm.DefaultSpin, < 0 sleeps at once.
+	Spin time.Duration
+}
+
+// ClientStats counts what a Client did.
+type ClientStats struct {
+	Calls         uint64 // calls that got a response (any status)
+	Sent          uint64 // OneWay requests committed
+	LateResponses uint64 // responses whose correlation id was not pending: dropped
+	Full          uint64 // fail-fast requests refused with ErrFull
+}
+
+// Client is one connection to a channel server. Its methods are safe for
+// concurrent use; many calls may be in flight at once.
+type Client struct {
+	conn       *net.UnixConn
+	seg        *shm.Segment
+	w          *shm.Writer
+	fw         *frames.Writer
+	r          *shm.Reader
+	spin       time.Duration
+	generation uint64
+	serverPid  int
+	reqBytes   uint32
+	respBytes  uint32
+
+	ctx    context.Context // cancelled when the connection ends
+	cancel context.CancelFunc
+	dead   atomic.Bool
+	life   sync.RWMutex // calls hold it shared; teardown holds it to unmap
+	done   chan struct{}
+
+	// Request building, under wmu. buildFn is bound once so BuildFrame
+	// gets no new closure per call.
+	wmu      sync.Mutex
+	bReq     *Request
+	bKind    fb.Kind
+	bID      uint64
+	bDL      int64
+	buildFn  func(*flatbuffers.Builder) flatbuffers.UOffsetT
+	leadEnv  fb.Envelope // the leader's view of the frame it reads
+	closeErr error
+
+	mu      sync.Mutex
+	pending map[uint64]*call
+	nextID  uint64
+	leading bool    // a caller is reading the response ring
+	waitq   []*call // followers, newest last; stale entries are skipped
+	free    []*call
+	deadErr error
+
+	calls, sent, late, full atomic.Uint64
+}
+
+// call is one pending call; slots are reused so a call allocates nothing.
+type call struct {
+	id        uint64
+	wake      chan struct{} // capacity 1: "state changed, look again"; sent and drained under Client.mu
+	delivered bool          // buf[:n] holds the response, copied by the leader
+	waiting   bool          // in waitq
+	buf       []byte
+	n         int
+	env       fb.Envelope
+}
+
+// cancelled is a context that is already done: a claim with it tries once.
+var cancelled = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// Dial connects to the channel server listening at path and completes the
+// handshake (§2) before ctx is done. The returned Client owns the
+// connection's segment until Close.
+func Dial(ctx context.Context, path string, opts DialOptions) (*Client, error) {
+	if !validRingBytes(opts.RequestRingBytes) || !validRingBytes(opts.ResponseRingBytes) {
+		return nil, fmt.Errorf("dial channel %q: ring sizes %d/%d: each must be 0 or a power of two in [%d, %d]",
+			path, opts.RequestRingBytes, opts.ResponseRingBytes, MinRingBytes, MaxRingBytes)
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unixpacket", path)
+	if err != nil {
+		return nil, fmt.Errorf("dial channel %q: %w (is a server listening there?)", path, err)
+	}
+	conn := nc.(*net.UnixConn)
+	c, err := handshake(ctx, conn, opts)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("dial channel %q: %w", path, err)
+	}
+	return c, nil
+}
+
+func handshake(ctx context.Context, conn *net.UnixConn, opts DialOptions) (*Client, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	var out [HelloLength]byte
+	hello{protocol: ProtocolVersion, layout: LayoutVersion, requestBytes: opts.RequestRingBytes,
+		respBytes: opts.ResponseRingBytes, clientPid: uint32(os.Getpid())}.encode(out[:])
+	if _, err := conn.Write(out[:]); err != nil {
+		return nil, fmt.Errorf("send hello: %w", err)
+	}
+	// One byte more than a Welcome, so a longer packet shows as one.
+	in := make([]byte, WelcomeLength+1)
+	oob := make([]byte, sys.RightsOOBSpace(4))
+	n, oobn, flags, _, err := conn.ReadMsgUnix(in, oob)
+	fds, perr := sys.ParseRights(oob[:oobn])
+	defer func() {
+		for _, fd := range fds {
+			sys.Close(fd)
+		}
+	}()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("read welcome: %w", ctx.Err())
+		}
+		return nil, fmt.Errorf("read welcome: %w", err)
+	}
+	if n == 0 {
+		return nil, errors.New("read welcome: the server closed the connection without answering")
+	}
+	if perr != nil {
+		return nil, fmt.Errorf("read welcome: %w", perr)
+	}
+	if flags&sys.MsgCtrunc != 0 {
+		return nil, errors.New("read welcome: ancillary data truncated (more descriptors than a Welcome carries)")
+	}
+	wl, err := decodeWelcome(in[:n])
+	if err != nil {
+		return nil, fmt.Errorf("read welcome: %w", err)
+	}
+	if wl.protocol != ProtocolVersion || wl.layout != LayoutVersion {
+		return nil, &HandshakeError{Status: StatusVersionMismatch, Message: fmt.Sprintf(
+			"server speaks channel protocol %d layout %d, client speaks protocol %d layout %d",
+			wl.protocol, wl.layout, ProtocolVersion, LayoutVersion)}
+	}
+	if wl.status != StatusOK {
+		if len(fds) != 0 {
+			return nil, fmt.Errorf("%w: welcome with status %s carries %d descriptors", ErrProtocol, wl.status, len(fds))
+		}
+		return nil, &HandshakeError{Status: wl.status, Message: wl.message}
+	}
+	if len(fds) != 1 {
+		return nil, fmt.Errorf("%w: welcome with status OK carries %d descriptors, want exactly 1", ErrProtocol, len(fds))
+	}
+	seg, err := attachConnectionSegment(fds[0], wl)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	c, err := newClient(conn, seg, wl, opts)
+	if err != nil {
+		seg.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// attachConnectionSegment checks the seals, maps the segment and checks it
+// holds exactly the two rings of §3 with the granted capacities.
+func attachConnectionSegment(fd int, wl welcome) (*shm.Segment, error) {
+	seals, err := sys.GetSeals(fd)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v (not a sealable memfd?)", ErrBadSegment, err)
+	}
+	if seals&sys.RequiredSeals != sys.RequiredSeals {
+		return nil, fmt.Errorf("%w: seals %#x lack F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL (%#x): the server could resize it under us",
+			ErrBadSegment, seals, sys.RequiredSeals)
+	}
+	seg, err := shm.AttachFd(fd)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadSegment, err)
+	}
+	want := []struct {
+		name string
+		cap  uint32
+	}{{RequestRing, wl.requestBytes}, {ResponseRing, wl.respBytes}}
+	regions := seg.Header().Regions
+	if len(regions) != len(want) {
+		seg.Close()
+		return nil, fmt.Errorf("%w: %d regions, want exactly the rings %q and %q", ErrBadSegment, len(regions), RequestRing, ResponseRing)
+	}
+	for i, w := range want {
+		r := regions[i]
+		if r.Name != w.name || r.Kind != shm.KindSPSC || r.Capacity != uint64(w.cap) {
+			seg.Close()
+			return nil, fmt.Errorf("%w: region %d is %q (kind %d, capacity %d), want SPSC ring %q of %d bytes",
+				ErrBadSegment, i, r.Name, r.Kind, r.Capacity, w.name, w.cap)
+		}
+	}
+	return seg, nil
+}
+
+func newClient(conn *net.UnixConn, seg *shm.Segment, wl welcome, opts DialOptions) (*Client, error) {
+	spin := opts.Spin
+	if spin == 0 {
+		spin = shm.DefaultSpin
+	}
+	// Both ring handles sleep at once: the client spins itself (lead) and a
+	// full request ring either fails fast or waits for the deadline.
+	w, err := seg.Writer(RequestRing, shm.Spin(0))
+	if err != nil {
+		return nil, err
+	}
+	r, err := seg.Reader(ResponseRing, shm.Spin(0))
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	c := &Client{
+		conn: conn, seg: seg, w: w, fw: frames.NewWriter(w), r: r, spin: max(spin, 0),
+		generation: wl.generation, serverPid: int(wl.serverPid),
+		reqBytes: wl.requestBytes, respBytes: wl.respBytes,
+		done: make(chan struct{}), pending: make(map[uint64]*call),
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.buildFn = c.buildRequest
+	go c.watch()
+	return c, nil
+}
+
+// Generation is the connection generation the server assigned (§2).
+func (c *Client) Generation() uint64 { return c.generation }
+
+// ServerPid is the pid the server reported (informational).
+func (c *Client) ServerPid() int { return c.serverPid }
+
+// RingBytes returns the granted request and response ring capacities.
+func (c *Client) RingBytes() (request, response uint32) { return c.reqBytes, c.respBytes }
+
+// Done is closed when the connection has ended (peer death, protocol error
+// or Close) and the client has released its segment.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection ended, or nil while it is up.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deadErr
+}
+
+// Stats returns the client's counters.
+func (c *Client) Stats() ClientStats {
+	return ClientStats{Calls: c.calls.Load(), Sent: c.sent.Load(), LateResponses: c.late.Load(), Full: c.full.Load()}
+}
+
+// watch is the liveness goroutine: it sleeps in the netpoller on the socket,
+// which carries nothing after the handshake, so any return is the end.
+func (c *Client) watch() {
+	var buf [64]byte
+	n, err := c.conn.Read(buf[:])
+	switch {
+	case n > 0:
+		c.die(fmt.Errorf("%w: %w: the server sent a packet after the handshake", ErrPeerDead, ErrProtocol))
+	case errors.Is(err, io.EOF) || err == nil:
+		c.die(fmt.Errorf("%w: the server closed the connection (generation %d)", ErrPeerDead, c.generation))
+	default:
+		c.die(fmt.Errorf("%w: connection socket: %w", ErrPeerDead, err))
+	}
+	// Every caller has been woken; wait for them to leave the rings.
+	c.life.Lock()
+	c.closeErr = errors.Join(c.r.Close(), c.w.Close(), c.seg.Close())
+	c.conn.Close()
+	c.life.Unlock()
+	close(c.done)
+}
+
+// die records why the connection ended (the first reason wins) and wakes
+// every caller: followers by their wake channels, a leader or a writer
+// sleeping on a ring through the connection context.
+func (c *Client) die(err error) {
+	c.mu.Lock()
+	if c.deadErr == nil {
+		c.deadErr = err
+	}
+	c.dead.Store(true)
+	for _, cl := range c.pending {
+		signal(cl)
+	}
+	c.mu.Unlock()
+	c.cancel()
+}
+
+// Close ends the connection: calls in flight fail with ErrClosed, the server
+// sees end of file, and the segment is released. Close is idempotent.
+func (c *Client) Close() error {
+	c.die(ErrClosed)
+	c.conn.CloseRead() // wakes watch; the socket itself closes there
+	<-c.done
+	return c.closeErr
+}
+
+func signal(cl *call) {
+	select {
+	case cl.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Client) deadError() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deadErr
+}
+
+// Call sends req as a Request and waits for its response until ctx is done.
+// On status 0 it calls read with the response envelope (read in place, or
+// on a private copy when another caller read it; valid only during read) and
+// returns read's error. A non-zero status is returned as *StatusError
+// without calling read. The deadline sent to the server is ctx's.
+func (c *Client) Call(ctx context.Context, req *Request, read func(*fb.Envelope) error) error {
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if c.dead.Load() {
+		return c.deadError()
+	}
+	cl := c.register()
+	if err := c.send(ctx, req, fb.KindRequest, cl.id); err != nil {
+		c.mu.Lock()
+		delete(c.pending, cl.id)
+		c.freeLocked(cl)
+		c.mu.Unlock()
+		return err
+	}
+	return c.await(ctx, cl, read)
+}
+
+// Send writes req as a OneWay request and returns once it is committed.
+func (c *Client) Send(ctx context.Context, req *Request) error {
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if c.dead.Load() {
+		return c.deadError()
+	}
+	if err := c.send(ctx, req, fb.KindOneWay, 0); err != nil {
+		return err
+	}
+	c.sent.Add(1)
+	return nil
+}
+
+func (c *Client) register() *call {
+	c.mu.Lock()
+	var cl *call
+	if n := len(c.free); n > 0 {
+		cl = c.free[n-1]
+		c.free = c.free[:n-1]
+	} else {
+		cl = &call{wake: make(chan struct{}, 1)}
+	}
+	c.nextID++
+	cl.id = c.nextID
+	c.pending[cl.id] = cl
+	c.mu.Unlock()
+	return cl
+}
+
+// freeLocked returns a slot whose id is no longer pending to the pool.
+func (c *Client) freeLocked(cl *call) {
+	select {
+	case <-cl.wake:
+	default:
+	}
+	cl.delivered, cl.waiting, cl.n = false, false, 0
+	c.free = append(c.free, cl)
+}
+
+func (c *Client) buildRequest(b *flatbuffers.Builder) flatbuffers.UOffsetT {
+	req := c.bReq
+	f := envelopeFields{sequence: req.Sequence, kind: c.bKind, correlation: c.bID, deadline: c.bDL}
+	f.payloadType, f.payload = req.payload(b)
+	if req.Traceparent != "" {
+		tp := b.CreateString(req.Traceparent)
+		fb.TraceContextStart(b)
+		fb.TraceContextAddTraceparent(b, tp)
+		f.trace = fb.TraceContextEnd(b)
+	}
+	return buildEnvelope(b, &f)
+}
+
+// send builds and commits one request frame. It first claims without
+// waiting; only a full ring costs a context merging ctx with the
+// connection's life (so the wait also ends when the server dies).
+func (c *Client) send(ctx context.Context, req *Request, kind fb.Kind, id uint64) error {
+	var dl int64
+	if d, ok := ctx.Deadline(); ok {
+		dl = d.UnixNano()
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.bReq, c.bKind, c.bID, c.bDL = req, kind, id, dl
+	defer func() { c.bReq = nil }()
+	_, err := c.fw.BuildFrame(cancelled, c.buildFn)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, context.Canceled) {
+		return c.sendErr(ctx, err)
+	}
+	if req.FailFast {
+		c.full.Add(1)
+		return ErrFull
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("channel request: %w", err)
+	}
+	wctx, stop := c.merged(ctx)
+	defer stop()
+	if _, err = c.fw.BuildFrame(wctx, c.buildFn); err != nil {
+		return c.sendErr(ctx, err)
+	}
+	return nil
+}
+
+func (c *Client) sendErr(ctx context.Context, err error) error {
+	if c.dead.Load() || errors.Is(err, shm.ErrPeerDead) {
+		if d := c.deadError(); d != nil {
+			return d
+		}
+		return fmt.Errorf("%w: %w", ErrPeerDead, err)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("channel request: %w", ctx.Err())
+	}
+	return fmt.Errorf("channel request: %w", err)
+}
+
+// merged returns a context done when ctx is or when the connection ends.
+func (c *Client) merged(ctx context.Context) (context.Context, func()) {
+	m, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(c.ctx, cancel)
+	return m, func() { stop(); cancel() }
+}
+
+// await waits for cl's response. Leader/follower: the first caller that
+// finds nobody reading the response ring reads it (lead), hands other
+// callers' responses to them and returns with its own; the others sleep on
+// their wake channels and one of them takes over when the leader leaves.
+// One caller at a time thus never pays for a goroutine hand-off.
+func (c *Client) await(ctx context.Context, cl *call, read func(*fb.Envelope) error) error {
+	for {
+		c.mu.Lock()
+		switch {
+		case cl.delivered:
+			c.mu.Unlock()
+			return c.finish(cl, read)
+		case c.deadErr != nil:
+			err := c.deadErr
+			delete(c.pending, cl.id)
+			c.freeLocked(cl)
+			c.mu.Unlock()
+			return err
+		case !c.leading:
+			c.leading = true
+			c.mu.Unlock()
+			if done, err := c.lead(ctx, cl, read); done {
+				return err
+			}
+			continue
+		}
+		cl.waiting = true
+		c.waitq = append(c.waitq, cl)
+		c.mu.Unlock()
+		select {
+		case <-cl.wake:
+		case <-ctx.Done():
+			c.mu.Lock()
+			if cl.delivered {
+				c.mu.Unlock()
+				return c.finish(cl, read)
+			}
+			delete(c.pending, cl.id)
+			c.freeLocked(cl)
+			c.handoffLocked() // a leadership offer may have been ours
+			c.mu.Unlock()
+			return fmt.Errorf("channel call %d: %w", cl.id, ctx.Err())
+		}
+	}
+}
+
+// handoffLocked wakes one waiting follower to take the lead when nobody
+// reads the response ring.
+func (c *Client) handoffLocked() {
+	for !c.leading && len(c.waitq) > 0 {
+		cl := c.waitq[len(c.waitq)-1]
+		c.waitq = c.waitq[:len(c.waitq)-1]
+		if cl.waiting {
+			cl.waiting = false
+			signal(cl)
+			return
+		}
+	}
+}
+
+func (c *Client) resign() {
+	c.mu.Lock()
+	c.leading = false
+	c.handoffLocked()
+	c.mu.Unlock()
+}
+
+// lead reads the response ring until cl's response arrives (done: the call
+// is over, with err), ctx ends, or the connection dies. It returns done =
+// false only if cl was answered by nobody and must wait again (never, in
+// practice: a leader's own response is read by the leader).
+func (c *Client) lead(ctx context.Context, cl *call, read func(*fb.Envelope) error) (done bool, err error) {
+	var wctx context.Context
+	var stop func()
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	for {
+		f, ok, err := c.r.TryNext()
+		if err == nil && !ok {
+			f, ok, err = c.spinNext()
+			if err == nil && !ok {
+				if wctx == nil {
+					if ctx.Err() == nil && !c.dead.Load() {
+						wctx, stop = c.merged(ctx)
+					} else {
+						wctx = cancelled
+					}
+				}
+				f, err = c.r.Next(wctx)
+			}
+		}
+		if err != nil {
+			c.resign()
+			return true, c.leadErr(ctx, cl, err)
+		}
+		mine, res, perr := c.dispatch(f, cl, read)
+		if perr != nil {
+			c.resign()
+			c.protocolError(perr)
+			c.mu.Lock()
+			delete(c.pending, cl.id)
+			c.freeLocked(cl)
+			c.mu.Unlock()
+			return true, c.deadError()
+		}
+		if mine {
+			c.resign()
+			c.mu.Lock()
+			c.freeLocked(cl)
+			c.mu.Unlock()
+			return true, res
+		}
+		if ctx.Err() != nil || c.dead.Load() {
+			c.resign()
+			return true, c.leadErr(ctx, cl, ctx.Err())
+		}
+	}
+}
+
+// leadErr ends a leader's call that got no response.
+func (c *Client) leadErr(ctx context.Context, cl *call, cause error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.pending, cl.id)
+	c.freeLocked(cl)
+	switch {
+	case c.deadErr != nil:
+		return c.deadErr
+	case ctx.Err() != nil:
+		return fmt.Errorf("channel call %d: %w", cl.id, ctx.Err())
+	}
+	// The ring itself failed (corrupt records): the server broke the protocol.
+	err := fmt.Errorf("%w: %w: response ring: %w", ErrPeerDead, ErrProtocol, cause)
+	c.deadErr = err
+	c.dead.Store(true)
+	for _, p := range c.pending {
+		signal(p)
+	}
+	c.cancel()
+	c.conn.CloseRead()
+	return err
+}
+
+// spinNext re-polls the response ring for the spin budget.
+func (c *Client) spinNext() (shm.Frame, bool, error) {
+	if c.spin <= 0 {
+		return shm.Frame{}, false, nil
+	}
+	start := time.Now()
+	for i := 1; ; i++ {
+		f, ok, err := c.r.TryNext()
+		if ok || err != nil {
+			return f, ok, err
+		}
+		if i&63 == 0 {
+			if c.dead.Load() || time.Since(start) >= c.spin {
+				return shm.Frame{}, false, nil
+			}
+		}
+	}
+}
+
+// dispatch handles one response frame: the leader's own is read in place;
+// another caller's is copied to its slot; an unknown one is counted. The
+// frame is released before dispatch returns.
+func (c *Client) dispatch(f shm.Frame, cl *call, read func(*fb.Envelope) error) (mine bool, res, perr error) {
+	defer c.r.Release()
+	if f.Type != frames.TypeFlatBuffers {
+		return false, nil, fmt.Errorf("response frame of type %d, want %d", f.Type, frames.TypeFlatBuffers)
+	}
+	env := &c.leadEnv
+	if err := frames.Open(f.Data, env); err != nil {
+		return false, nil, fmt.Errorf("response envelope: %w", err)
+	}
+	if k := env.Kind(); k != fb.KindResponse {
+		return false, nil, fmt.Errorf("response frame of kind %s, want Response", k)
+	}
+	id := env.CorrelationId()
+	c.mu.Lock()
+	p := c.pending[id]
+	if p == nil {
+		c.mu.Unlock()
+		c.late.Add(1)
+		return false, nil, nil
+	}
+	delete(c.pending, id)
+	c.calls.Add(1)
+	if p == cl {
+		c.mu.Unlock()
+		return true, result(env, read), nil
+	}
+	if cap(p.buf) < len(f.Data) {
+		p.buf = make([]byte, len(f.Data))
+	}
+	p.n = copy(p.buf[:cap(p.buf)], f.Data)
+	p.delivered = true
+	signal(p)
+	c.mu.Unlock()
+	return false, nil, nil
+}
+
+// finish completes a follower's call on the copy the leader made. The copy
+// is private, so verifying it again makes it safe against a server that
+// changed the frame after the leader looked.
+func (c *Client) finish(cl *call, read func(*fb.Envelope) error) error {
+	data := cl.buf[:cl.n:cl.n]
+	var err error
+	if verr := frames.Open(data, &cl.env); verr != nil {
+		err = fmt.Errorf("%w: response envelope: %w", ErrProtocol, verr)
+	} else {
+		err = result(&cl.env, read)
+	}
+	c.mu.Lock()
+	c.freeLocked(cl)
+	c.mu.Unlock()
+	return err
+}
+
+func result(env *fb.Envelope, read func(*fb.Envelope) error) error {
+	if st := env.Status(); st != 0 {
+		return &StatusError{Code: st, Message: string(env.StatusMessage())}
+	}
+	if read == nil {
+		return nil
+	}
+	return read(env)
+}
+
+// protocolError ends the connection because the server broke the protocol.
+func (c *Client) protocolError(cause error) {
+	c.die(fmt.Errorf("%w: %w: %w", ErrPeerDead, ErrProtocol, cause))
+	c.conn.CloseRead()
+}

@@ -1,0 +1,118 @@
+package channel
+
+import (
+	flatbuffers "github.com/google/flatbuffers/go"
+
+	"github.com/framebridge/framebridge/frames/fb"
+)
+
+// PayloadFunc builds a payload table in place, back to front, and returns its
+// union type and offset. It must not finish the builder.
+type PayloadFunc func(b *flatbuffers.Builder) (fb.Payload, flatbuffers.UOffsetT)
+
+// Request describes a request frame. The channel sets kind, correlation id
+// and deadline itself; the rest comes from here. Build, when set, builds the
+// payload in place in the request ring; otherwise Raw, when non-nil, is sent
+// as a Raw{data} payload; otherwise the request has no payload.
+type Request struct {
+	Sequence    uint64
+	Traceparent string // W3C traceparent, optional
+	Raw         []byte
+	Build       PayloadFunc
+	// FailFast makes the call fail at once with ErrFull when the request ring
+	// has no room, instead of waiting for room until the call's deadline.
+	FailFast bool
+}
+
+// payload builds the request's payload, if any.
+func (r *Request) payload(b *flatbuffers.Builder) (fb.Payload, flatbuffers.UOffsetT) {
+	switch {
+	case r.Build != nil:
+		return r.Build(b)
+	case r.Raw != nil:
+		return fb.PayloadRaw, BuildRaw(b, r.Raw)
+	}
+	return fb.PayloadNONE, 0
+}
+
+// BuildRaw builds a Raw{data} table and returns its offset.
+func BuildRaw(b *flatbuffers.Builder, data []byte) flatbuffers.UOffsetT {
+	v := b.CreateByteVector(data)
+	fb.RawStart(b)
+	fb.RawAddData(b, v)
+	return fb.RawEnd(b)
+}
+
+// RawData returns the bytes of env's Raw payload, or nil if its payload is
+// not Raw. They alias the frame.
+func RawData(env *fb.Envelope) []byte {
+	if env.PayloadType() != fb.PayloadRaw {
+		return nil
+	}
+	var t flatbuffers.Table
+	if !env.Payload(&t) {
+		return nil
+	}
+	var r fb.Raw
+	r.Init(t.Bytes, t.Pos)
+	return r.DataBytes()
+}
+
+// envelopeFields are the envelope's scalar fields and already-built children.
+type envelopeFields struct {
+	sequence    uint64
+	status      int32
+	message     flatbuffers.UOffsetT
+	kind        fb.Kind
+	correlation uint64
+	deadline    int64
+	trace       flatbuffers.UOffsetT
+	payloadType fb.Payload
+	payload     flatbuffers.UOffsetT
+}
+
+func buildEnvelope(b *flatbuffers.Builder, f *envelopeFields) flatbuffers.UOffsetT {
+	fb.EnvelopeStart(b)
+	fb.EnvelopeAddSequence(b, f.sequence)
+	fb.EnvelopeAddCorrelationId(b, f.correlation)
+	if f.deadline != 0 {
+		fb.EnvelopeAddDeadlineUnixNano(b, f.deadline)
+	}
+	if f.status != 0 {
+		fb.EnvelopeAddStatus(b, f.status)
+	}
+	if f.message != 0 {
+		fb.EnvelopeAddStatusMessage(b, f.message)
+	}
+	if f.trace != 0 {
+		fb.EnvelopeAddTrace(b, f.trace)
+	}
+	if f.payloadType != fb.PayloadNONE {
+		fb.EnvelopeAddPayload(b, f.payload)
+		fb.EnvelopeAddPayloadType(b, f.payloadType)
+	}
+	fb.EnvelopeAddKind(b, f.kind)
+	return fb.EnvelopeEnd(b)
+}
+
+// buildTrace builds a TraceContext from raw traceparent/tracestate bytes.
+func buildTrace(b *flatbuffers.Builder, parent, state []byte) flatbuffers.UOffsetT {
+	if len(parent) == 0 && len(state) == 0 {
+		return 0
+	}
+	var p, s flatbuffers.UOffsetT
+	if len(parent) > 0 {
+		p = b.CreateByteString(parent)
+	}
+	if len(state) > 0 {
+		s = b.CreateByteString(state)
+	}
+	fb.TraceContextStart(b)
+	if p != 0 {
+		fb.TraceContextAddTraceparent(b, p)
+	}
+	if s != 0 {
+		fb.TraceContextAddTracestate(b, s)
+	}
+	return fb.TraceContextEnd(b)
+}

@@ -1,0 +1,440 @@
+package channel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	flatbuffers "github.com/google/flatbuffers/go"
+
+	"github.com/framebridge/framebridge/frames"
+	"github.com/framebridge/framebridge/frames/fb"
+	"github.com/framebridge/framebridge/internal/sys"
+	"github.com/framebridge/framebridge/shm"
+)
+
+// Handler serves one request. req is read in place (valid until the handler
+// returns); ctx carries the request's deadline and ends with the connection
+// (it too is valid only until the handler returns). The handler fills reply;
+// the server then claims, builds and commits the response in one step. A
+// returned error becomes a non-zero status (a *StatusError's code, else 2
+// UNKNOWN) with the error's text; a panic becomes status 13 INTERNAL. For a
+// OneWay request the reply is ignored.
+type Handler func(ctx context.Context, req *fb.Envelope, reply *Reply) error
+
+// Reply is what a handler answers. It is reset before every request.
+type Reply struct {
+	// Sequence is the response envelope's sequence.
+	Sequence uint64
+	// Raw, if non-nil and Build is nil, is sent as a Raw{data} payload. It
+	// may alias the request: the request is released after the response is
+	// committed.
+	Raw []byte
+	// Build, if set, builds the payload in place in the response ring, with
+	// the request still readable.
+	Build func(b *flatbuffers.Builder, req *fb.Envelope) (fb.Payload, flatbuffers.UOffsetT)
+}
+
+// serverConn is one accepted connection.
+type serverConn struct {
+	l    *Listener
+	conn *net.UnixConn
+	cred sys.Cred
+	gen  uint64
+	h    Handler
+
+	seg *shm.Segment
+	r   *shm.Reader
+	w   *shm.Writer
+	fw  *frames.Writer
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	reason error
+
+	// Response building, under wmu; buildFn is bound once.
+	wmu     sync.Mutex
+	bReply  *Reply
+	bReq    *fb.Envelope
+	bID     uint64
+	bStatus int32
+	bMsg    string
+	bTrace  fb.TraceContext
+	buildFn func(*flatbuffers.Builder) flatbuffers.UOffsetT
+
+	inline worker // the reader's own handler state (Workers == 0)
+}
+
+// worker is one goroutine's handler state, reused for every request.
+type worker struct {
+	env   fb.Envelope
+	reply Reply
+	cctx  callCtx
+	buf   []byte
+}
+
+// end records why the connection ends (the first reason wins) and wakes its
+// goroutines: the reader through the context, the watcher through the socket.
+func (sc *serverConn) end(why error) {
+	sc.mu.Lock()
+	if sc.reason == nil {
+		sc.reason = why
+	}
+	sc.mu.Unlock()
+	sc.cancel()
+	sc.conn.CloseRead()
+}
+
+func (l *Listener) handle(ctx context.Context, conn *net.UnixConn, h Handler) {
+	defer l.wg.Done()
+	sc, err := l.accept(conn, h)
+	if err != nil {
+		l.refused.Add(1)
+		conn.Close()
+		return
+	}
+	l.mu.Lock()
+	closed := l.closed
+	l.conns[sc] = struct{}{}
+	l.mu.Unlock()
+	if closed {
+		sc.end(ErrClosed)
+	}
+	go sc.watch()
+	sc.run()
+
+	l.mu.Lock()
+	delete(l.conns, sc)
+	l.mu.Unlock()
+	sc.mu.Lock()
+	why := sc.reason
+	sc.mu.Unlock()
+	if errors.Is(why, ErrProtocol) {
+		l.protoErrs.Add(1)
+	}
+	sc.r.Close()
+	sc.w.Close()
+	sc.seg.Close()
+	conn.Close()
+	l.active.Add(-1)
+	if l.opts.OnClose != nil {
+		l.opts.OnClose(ConnInfo{Generation: sc.gen, Cred: sc.cred, Err: why})
+	}
+}
+
+// refuse answers a Hello with a non-OK status.
+func refuse(conn *net.UnixConn, st WelcomeStatus, format string, a ...any) error {
+	msg := fmt.Sprintf(format, a...)
+	var b [WelcomeLength]byte
+	welcome{protocol: ProtocolVersion, layout: LayoutVersion, status: st, serverPid: uint32(os.Getpid()), message: msg}.encode(b[:])
+	conn.Write(b[:])
+	return fmt.Errorf("refused: %s: %s", st, msg)
+}
+
+// accept runs the server side of the handshake (§2) and sets up the
+// connection's segment.
+func (l *Listener) accept(conn *net.UnixConn, h Handler) (*serverConn, error) {
+	o := &l.opts
+	conn.SetDeadline(time.Now().Add(o.HandshakeTimeout))
+	cred, err := sys.PeerCred(conn)
+	if err != nil {
+		return nil, err
+	}
+	in := make([]byte, HelloLength+1)
+	n, err := conn.Read(in)
+	if err != nil {
+		return nil, err
+	}
+	if !l.allowed(cred) {
+		return nil, refuse(conn, StatusPermissionDenied, "uid %d gid %d may not connect (allow-list)", cred.UID, cred.GID)
+	}
+	hl, err := decodeHello(in[:n])
+	if err != nil {
+		return nil, refuse(conn, StatusBadRequest, "bad packet: %v", err)
+	}
+	if hl.protocol != ProtocolVersion || hl.layout != LayoutVersion {
+		return nil, refuse(conn, StatusVersionMismatch, "server speaks channel protocol %d layout %d, client sent protocol %d layout %d",
+			ProtocolVersion, LayoutVersion, hl.protocol, hl.layout)
+	}
+	if hl.flags != 0 {
+		return nil, refuse(conn, StatusBadRequest, "unknown flags %#x", hl.flags)
+	}
+	if !validRingBytes(hl.requestBytes) || !validRingBytes(hl.respBytes) {
+		return nil, refuse(conn, StatusBadRequest, "ring sizes %d/%d: each must be 0 or a power of two in [%d, %d]",
+			hl.requestBytes, hl.respBytes, MinRingBytes, MaxRingBytes)
+	}
+	if l.active.Add(1) > int64(o.MaxConnections) {
+		l.active.Add(-1)
+		return nil, refuse(conn, StatusBusy, "server at its limit of %d connections", o.MaxConnections)
+	}
+	grant := func(want, def uint32) uint32 {
+		if want == 0 {
+			return def
+		}
+		return min(want, o.MaxRingBytes)
+	}
+	reqBytes, respBytes := grant(hl.requestBytes, o.RequestRingBytes), grant(hl.respBytes, o.ResponseRingBytes)
+	sc, err := l.newConn(conn, cred, h, reqBytes, respBytes)
+	if err != nil {
+		l.active.Add(-1)
+		return nil, refuse(conn, StatusInternal, "%v", err)
+	}
+	var b [WelcomeLength]byte
+	welcome{protocol: ProtocolVersion, layout: LayoutVersion, status: StatusOK,
+		requestBytes: reqBytes, respBytes: respBytes,
+		maxFrameBytes: uint32(min(sc.w.MaxPayload(), maxPayloadOf(reqBytes))),
+		generation: sc.gen, serverPid: uint32(os.Getpid())}.encode(b[:])
+	if _, _, err := conn.WriteMsgUnix(b[:], sys.RightsOOB(sc.seg.Fd()), nil); err != nil {
+		sc.release()
+		l.active.Add(-1)
+		return nil, fmt.Errorf("send welcome: %w", err)
+	}
+	conn.SetDeadline(time.Time{})
+	l.connections.Add(1)
+	return sc, nil
+}
+
+// maxPayloadOf is the largest frame a ring of capacity n takes (layout.md §5).
+func maxPayloadOf(n uint32) int { return (int(n)/2 - shm.RecordHeaderLength) &^ 7 }
+
+func (l *Listener) newConn(conn *net.UnixConn, cred sys.Cred, h Handler, reqBytes, respBytes uint32) (*serverConn, error) {
+	seg, err := shm.CreateMemfd("framebridge-channel", shm.Spec{Rings: []shm.RingSpec{
+		{Name: RequestRing, Kind: shm.SPSC, Capacity: int(reqBytes)},
+		{Name: ResponseRing, Kind: shm.SPSC, Capacity: int(respBytes)},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	spin := l.opts.Spin
+	if spin == 0 {
+		spin = shm.DefaultSpin
+	}
+	r, err := seg.Reader(RequestRing, shm.Spin(max(spin, 0)))
+	if err != nil {
+		seg.Close()
+		return nil, err
+	}
+	w, err := seg.Writer(ResponseRing, shm.Spin(0))
+	if err != nil {
+		r.Close()
+		seg.Close()
+		return nil, err
+	}
+	sc := &serverConn{l: l, conn: conn, cred: cred, gen: generations.Add(1), h: h, seg: seg, r: r, w: w, fw: frames.NewWriter(w)}
+	sc.ctx, sc.cancel = context.WithCancel(context.Background())
+	sc.buildFn = sc.buildResponse
+	sc.inline.cctx.parent = sc.ctx
+	return sc, nil
+}
+
+func (sc *serverConn) release() {
+	sc.cancel()
+	sc.r.Close()
+	sc.w.Close()
+	sc.seg.Close()
+}
+
+// watch is the liveness goroutine: the socket carries nothing after the
+// handshake, so any return from Read is the end of the connection.
+func (sc *serverConn) watch() {
+	var buf [64]byte
+	n, err := sc.conn.Read(buf[:])
+	switch {
+	case n > 0:
+		sc.end(fmt.Errorf("%w: the client sent a packet after the handshake", ErrProtocol))
+	case err == nil || errors.Is(err, io.EOF):
+		sc.end(fmt.Errorf("%w: the client (pid %d) closed the connection or died", ErrPeerDead, sc.cred.Pid))
+	default:
+		sc.end(fmt.Errorf("%w: connection socket: %w", ErrPeerDead, err))
+	}
+}
+
+// run reads requests until the connection ends.
+func (sc *serverConn) run() {
+	if sc.l.opts.Workers > 0 {
+		sc.runPool(sc.l.opts.Workers)
+		return
+	}
+	for {
+		f, err := sc.r.Next(sc.ctx)
+		if err != nil {
+			sc.readFailed(err)
+			return
+		}
+		if err := sc.serve(&sc.inline, f.Type, f.Data); err != nil {
+			sc.r.Release()
+			sc.end(err)
+			return
+		}
+		sc.r.Release()
+	}
+}
+
+func (sc *serverConn) readFailed(err error) {
+	if sc.ctx.Err() != nil {
+		return // ended by end(), which recorded why
+	}
+	sc.end(fmt.Errorf("%w: request ring: %w", ErrProtocol, err))
+}
+
+// job is a request copied out of the ring for a worker.
+type job struct {
+	typ  uint32
+	data []byte
+}
+
+func (sc *serverConn) runPool(n int) {
+	jobs := make(chan *job, 2*n)
+	free := make(chan *job, 2*n)
+	for i := 0; i < 2*n; i++ {
+		free <- &job{}
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wk := &worker{cctx: callCtx{parent: sc.ctx}}
+			for j := range jobs {
+				if err := sc.serve(wk, j.typ, j.data); err != nil {
+					sc.end(err)
+				}
+				free <- j
+			}
+		}()
+	}
+	defer func() {
+		close(jobs)
+		wg.Wait()
+	}()
+	for {
+		f, err := sc.r.Next(sc.ctx)
+		if err != nil {
+			sc.readFailed(err)
+			return
+		}
+		var j *job
+		select {
+		case j = <-free:
+		case <-sc.ctx.Done():
+			return
+		}
+		if cap(j.data) < len(f.Data) {
+			j.data = make([]byte, len(f.Data))
+		}
+		j.typ, j.data = f.Type, j.data[:len(f.Data)]
+		copy(j.data, f.Data)
+		sc.r.Release()
+		jobs <- j
+	}
+}
+
+// serve handles one request frame; an error is a protocol error (§7).
+func (sc *serverConn) serve(wk *worker, typ uint32, data []byte) error {
+	if typ != frames.TypeFlatBuffers {
+		return fmt.Errorf("%w: request frame of type %d, want %d", ErrProtocol, typ, frames.TypeFlatBuffers)
+	}
+	env := &wk.env
+	if err := frames.Open(data, env); err != nil {
+		return fmt.Errorf("%w: request envelope: %w", ErrProtocol, err)
+	}
+	kind := env.Kind()
+	id := env.CorrelationId()
+	switch {
+	case kind == fb.KindRequest && id == 0:
+		return fmt.Errorf("%w: Request with correlation id 0", ErrProtocol)
+	case kind != fb.KindRequest && kind != fb.KindOneWay:
+		return fmt.Errorf("%w: request frame of kind %s", ErrProtocol, kind)
+	}
+	var deadline time.Time
+	if dl := env.DeadlineUnixNano(); dl != 0 {
+		deadline = time.Unix(0, dl)
+		if !time.Now().Before(deadline) {
+			sc.l.expiredReq.Add(1)
+			return nil
+		}
+	}
+	sc.l.calls.Add(1)
+	wk.reply = Reply{}
+	wk.cctx.reset(deadline)
+	status, msg := sc.invoke(wk, env)
+	wk.cctx.reset(time.Time{})
+	if kind == fb.KindOneWay {
+		return nil
+	}
+	if !deadline.IsZero() && !time.Now().Before(deadline) {
+		sc.l.expiredResp.Add(1)
+		return nil
+	}
+	return sc.respond(wk, env, id, status, msg, deadline)
+}
+
+// invoke runs the handler, turning an error or a panic into a status.
+func (sc *serverConn) invoke(wk *worker, env *fb.Envelope) (status int32, msg string) {
+	defer func() {
+		if p := recover(); p != nil {
+			status, msg = CodeInternal, fmt.Sprintf("handler panic: %v", p)
+		}
+	}()
+	err := sc.h(&wk.cctx, env, &wk.reply)
+	if err == nil {
+		return 0, ""
+	}
+	var se *StatusError
+	if errors.As(err, &se) && se.Code != 0 {
+		return se.Code, se.Message
+	}
+	return CodeUnknown, err.Error()
+}
+
+// respond claims, builds and commits the response in one step. A full
+// response ring is waited on until the response's deadline.
+func (sc *serverConn) respond(wk *worker, req *fb.Envelope, id uint64, status int32, msg string, deadline time.Time) error {
+	sc.wmu.Lock()
+	defer sc.wmu.Unlock()
+	sc.bReply, sc.bReq, sc.bID, sc.bStatus, sc.bMsg = &wk.reply, req, id, status, msg
+	defer func() { sc.bReply, sc.bReq, sc.bMsg = nil, nil, "" }()
+	_, err := sc.fw.BuildFrame(cancelled, sc.buildFn)
+	if err != nil && errors.Is(err, context.Canceled) {
+		ctx, cancel := sc.ctx, context.CancelFunc(func() {})
+		if !deadline.IsZero() {
+			ctx, cancel = context.WithDeadline(sc.ctx, deadline)
+		}
+		_, err = sc.fw.BuildFrame(ctx, sc.buildFn)
+		cancel()
+	}
+	switch {
+	case err == nil:
+		return nil
+	case sc.ctx.Err() != nil:
+		return nil // the connection is ending; end() has the reason
+	case errors.Is(err, context.DeadlineExceeded):
+		sc.l.expiredResp.Add(1)
+		return nil
+	case errors.Is(err, shm.ErrPeerDead):
+		return fmt.Errorf("%w: %w", ErrPeerDead, err)
+	}
+	return fmt.Errorf("build response: %w", err)
+}
+
+func (sc *serverConn) buildResponse(b *flatbuffers.Builder) flatbuffers.UOffsetT {
+	rp, req := sc.bReply, sc.bReq
+	f := envelopeFields{sequence: rp.Sequence, kind: fb.KindResponse, correlation: sc.bID, status: sc.bStatus}
+	if sc.bStatus != 0 {
+		f.message = b.CreateString(sc.bMsg)
+	} else if rp.Build != nil {
+		f.payloadType, f.payload = rp.Build(b, req)
+	} else if rp.Raw != nil {
+		f.payloadType, f.payload = fb.PayloadRaw, BuildRaw(b, rp.Raw)
+	}
+	if req.Trace(&sc.bTrace) != nil {
+		f.trace = buildTrace(b, sc.bTrace.Traceparent(), sc.bTrace.Tracestate())
+	}
+	return buildEnvelope(b, &f)
+}
