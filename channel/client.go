@@ -603,6 +603,9 @@ func (c *Client) leadErr(ctx context.Context, cl *call, cause error) error {
 		return c.deadErr
 	case ctx.Err() != nil:
 		return fmt.Errorf("channel call %d: %w", cl.id, ctx.Err())
+	case errors.Is(cause, context.DeadlineExceeded) || errors.Is(cause, context.Canceled):
+		// The ring wait saw ctx's deadline a moment before ctx did.
+		return fmt.Errorf("channel call %d: %w", cl.id, context.DeadlineExceeded)
 	}
 	// The ring itself failed (corrupt records): the server broke the protocol.
 	err := fmt.Errorf("%w: %w: response ring: %w", ErrPeerDead, ErrProtocol, cause)
@@ -669,6 +672,7 @@ func (c *Client) dispatch(f shm.Frame, cl *call, read func(*fb.Envelope) error) 
 	}
 	p.n = copy(p.buf[:cap(p.buf)], f.Data)
 	p.delivered = true
+	p.waiting = false // not a candidate for the lead any more
 	signal(p)
 	c.mu.Unlock()
 	return false, nil, nil
@@ -687,6 +691,7 @@ func (c *Client) finish(cl *call, read func(*fb.Envelope) error) error {
 	}
 	c.mu.Lock()
 	c.freeLocked(cl)
+	c.handoffLocked()
 	c.mu.Unlock()
 	return err
 }
