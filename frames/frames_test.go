@@ -341,6 +341,14 @@ func seeds() [][]byte {
 		fb.EnvelopeAddPayload(b, r)
 		return fb.EnvelopeEnd(b)
 	}))
+	// Laid out by BuildEnvelope rather than by the builder.
+	for _, c := range []envContent{contents()[0x1ff], contents()[0x19], contents()[0x140]} {
+		e, err := frames.EncodeEnvelope(withFields(c))
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, e)
+	}
 	// With a gap, as built in place in a larger claim.
 	g := make([]byte, 512)
 	body := out[1]

@@ -52,6 +52,8 @@ type Writer struct {
 	window    int
 	windowMax int
 	stats     Stats
+	env       EnvelopeFields // BuildEnvelope's, reused
+	scratch   []byte         // a body saved from an aborted claim (BuildEnvelope's fallback)
 }
 
 // WriterOption configures a Writer.
@@ -124,19 +126,11 @@ func (fw *Writer) BuildFrame(ctx context.Context, build func(b *flatbuffers.Buil
 	if err := fw.w.Abort(); err != nil {
 		return 0, err
 	}
-	fw.stats.Fallbacks++
-	if !fw.fixed {
-		fw.slack = min(fw.slack+8, maxSlack)
-		fw.bound = alignUp(s+fw.slack+s/4, Align)
-	}
-	n = alignUp(s, Align)
-	if n > fw.w.MaxPayload() {
-		return 0, fmt.Errorf("typed frame of %d bytes: %w", s, shm.ErrTooLarge)
-	}
-	view, err = fw.w.Claim(ctx, TypeFlatBuffers, n)
+	view, err = fw.fallbackClaim(ctx, s)
 	if err != nil {
-		return 0, fmt.Errorf("claim typed frame (fallback): %w", err)
+		return 0, err
 	}
+	n = len(view)
 	// Offsets from the end are what the builder aligned; n is a multiple of
 	// Align, so placing the body at the end keeps every alignment.
 	copy(view[n-body:n], b.Bytes[b.Head():])
@@ -147,6 +141,102 @@ func (fw *Writer) BuildFrame(ctx context.Context, build func(b *flatbuffers.Buil
 	b.Bytes = nil // drop the heap buffer; the next frame uses the ring again
 	fw.done(n, s)
 	return n, nil
+}
+
+// BuildEnvelope builds one Envelope frame (type 16) in place, as BuildFrame
+// does, but lays out the Envelope table itself instead of through the
+// builder's StartObject/Add/EndObject, which cost most of a small frame's
+// build. build sets e's scalars and builds whatever the envelope refers to —
+// status message, trace, payload — with b, storing their offsets in e (b is
+// BuildFrame's: it must not start a table it does not end, and build must not
+// call Finish). The frame is an ordinary FlatBuffers Envelope that any reader
+// verifies and reads as one built by a builder. build runs exactly once; a
+// frame that outgrows its claim is copied into a new claim (Stats.Fallbacks).
+// It returns the payload size committed.
+//
+// If build panics, the claim is aborted and the panic goes on.
+func (fw *Writer) BuildEnvelope(ctx context.Context, build func(b *flatbuffers.Builder, e *EnvelopeFields)) (int, error) {
+	n := min(fw.bound, fw.w.MaxPayload()&^(Align-1))
+	view, err := fw.w.Claim(ctx, TypeFlatBuffers, n)
+	if err != nil {
+		return 0, fmt.Errorf("claim typed frame: %w", err)
+	}
+	view = view[:n:n] // the DESIGN gotcha, as in BuildFrame
+	b := fw.b
+	b.Bytes = view[prefixLen:n:n]
+	b.Reset()
+	e := &fw.env
+	*e = EnvelopeFields{}
+	claimed := true
+	defer func() {
+		if claimed {
+			fw.w.Abort()
+		}
+	}()
+	build(b, e)
+	body := len(b.Bytes) - int(b.Head())
+	if err := e.check(body); err != nil {
+		return 0, err // the deferred Abort drops the claim
+	}
+	l := e.layout()
+	if len(b.Bytes) == n-prefixLen && &b.Bytes[0] == &view[prefixLen] {
+		if root, ok := e.place(&l, view, body); ok {
+			writePrefix(view, root)
+			claimed = false
+			if err := fw.w.Commit(n); err != nil {
+				return 0, err
+			}
+			fw.done(n, n-root+l.vsize+prefixLen)
+			return n, nil
+		}
+	}
+
+	// Outgrown (the builder moved to the heap, or no room is left in front
+	// of the body): copy the body into a claim that fits and lay out there.
+	// A body still in the claim is saved first: Abort gives its bytes back.
+	src := b.Bytes[b.Head():]
+	if len(b.Bytes) == n-prefixLen && &b.Bytes[0] == &view[prefixLen] {
+		fw.scratch = append(fw.scratch[:0], src...)
+		src = fw.scratch
+	}
+	claimed = false
+	if err := fw.w.Abort(); err != nil {
+		return 0, err
+	}
+	s := prefixLen + l.size() + body
+	view, err = fw.fallbackClaim(ctx, s)
+	if err != nil {
+		return 0, err
+	}
+	n = len(view)
+	copy(view[n-body:n], src)
+	root, _ := e.place(&l, view, body) // fits: n >= s
+	writePrefix(view, root)
+	if err := fw.w.Commit(n); err != nil {
+		return 0, err
+	}
+	b.Bytes = nil // drop a heap buffer; the next frame uses the ring again
+	fw.done(n, n-root+l.vsize+prefixLen)
+	return n, nil
+}
+
+// fallbackClaim counts a frame that outgrew its claim, grows the bound and
+// claims a view (capped) of s bytes rounded up to Align.
+func (fw *Writer) fallbackClaim(ctx context.Context, s int) ([]byte, error) {
+	fw.stats.Fallbacks++
+	if !fw.fixed {
+		fw.slack = min(fw.slack+8, maxSlack)
+		fw.bound = alignUp(s+fw.slack+s/4, Align)
+	}
+	n := alignUp(s, Align)
+	if n > fw.w.MaxPayload() {
+		return nil, fmt.Errorf("typed frame of %d bytes: %w", s, shm.ErrTooLarge)
+	}
+	view, err := fw.w.Claim(ctx, TypeFlatBuffers, n)
+	if err != nil {
+		return nil, fmt.Errorf("claim typed frame (fallback): %w", err)
+	}
+	return view[:n:n], nil
 }
 
 // prefixLen: root offset and file identifier.

@@ -1,0 +1,347 @@
+package frames_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+
+	flatbuffers "github.com/google/flatbuffers/go"
+
+	"github.com/framebridge/framebridge/frames"
+	"github.com/framebridge/framebridge/frames/fb"
+)
+
+// envContent is everything an Envelope's accessors return.
+type envContent struct {
+	Seq, Corr uint64
+	Status    int32
+	Msg       string
+	Kind      fb.Kind
+	Deadline  int64
+	Trace     bool
+	TP, TS    string
+	PType     fb.Payload
+	Payload   bool
+	Data      string // Raw.data, when the payload is a Raw
+}
+
+func readContent(e *fb.Envelope) envContent {
+	c := envContent{Seq: e.Sequence(), Corr: e.CorrelationId(), Status: e.Status(), Msg: string(e.StatusMessage()),
+		Kind: e.Kind(), Deadline: e.DeadlineUnixNano(), PType: e.PayloadType()}
+	var tc fb.TraceContext
+	if e.Trace(&tc) != nil {
+		c.Trace, c.TP, c.TS = true, string(tc.Traceparent()), string(tc.Tracestate())
+	}
+	var t flatbuffers.Table
+	if e.Payload(&t) {
+		c.Payload = true
+		if c.PType == fb.PayloadRaw {
+			var r fb.Raw
+			r.Init(t.Bytes, t.Pos)
+			c.Data = string(r.DataBytes())
+		}
+	}
+	return c
+}
+
+// objects builds what c refers to (in the order a careful writer would) and
+// returns the offsets.
+func objects(b *flatbuffers.Builder, c envContent) (msg, trace, payload flatbuffers.UOffsetT) {
+	if c.Msg != "" {
+		msg = b.CreateString(c.Msg)
+	}
+	if c.Trace {
+		tp, ts := b.CreateString(c.TP), b.CreateString(c.TS)
+		fb.TraceContextStart(b)
+		fb.TraceContextAddTraceparent(b, tp)
+		fb.TraceContextAddTracestate(b, ts)
+		trace = fb.TraceContextEnd(b)
+	}
+	if c.Payload {
+		d := b.CreateByteVector([]byte(c.Data))
+		fb.RawStart(b)
+		fb.RawAddData(b, d)
+		payload = fb.RawEnd(b)
+	}
+	return
+}
+
+// withBuilder builds c the general way: the generated code's Start/Add/End.
+func withBuilder(c envContent) func(b *flatbuffers.Builder) flatbuffers.UOffsetT {
+	return func(b *flatbuffers.Builder) flatbuffers.UOffsetT {
+		msg, trace, payload := objects(b, c)
+		fb.EnvelopeStart(b)
+		fb.EnvelopeAddSequence(b, c.Seq)
+		fb.EnvelopeAddStatus(b, c.Status)
+		if msg != 0 {
+			fb.EnvelopeAddStatusMessage(b, msg)
+		}
+		fb.EnvelopeAddKind(b, c.Kind)
+		fb.EnvelopeAddCorrelationId(b, c.Corr)
+		fb.EnvelopeAddDeadlineUnixNano(b, c.Deadline)
+		if trace != 0 {
+			fb.EnvelopeAddTrace(b, trace)
+		}
+		fb.EnvelopeAddPayloadType(b, c.PType)
+		if payload != 0 {
+			fb.EnvelopeAddPayload(b, payload)
+		}
+		return fb.EnvelopeEnd(b)
+	}
+}
+
+// withFields builds c through EnvelopeFields.
+func withFields(c envContent) func(b *flatbuffers.Builder, e *frames.EnvelopeFields) {
+	return func(b *flatbuffers.Builder, e *frames.EnvelopeFields) {
+		e.StatusMessage, e.Trace, e.Payload = objects(b, c)
+		e.Sequence, e.Status, e.Kind, e.CorrelationID, e.DeadlineUnixNano = c.Seq, c.Status, c.Kind, c.Corr, c.Deadline
+		e.PayloadType = c.PType
+	}
+}
+
+// contents: every subset of the fields present, with values that catch a
+// truncated or misplaced field (high bits set, negative numbers).
+func contents() []envContent {
+	var out []envContent
+	for m := 0; m < 1<<9; m++ {
+		var c envContent
+		bit := func(k int) bool { return m&(1<<k) != 0 }
+		if bit(0) {
+			c.Seq = 0x0102030405060708
+		}
+		if bit(1) {
+			c.Status = -5
+		}
+		if bit(2) {
+			c.Msg = fmt.Sprintf("status message %d", m)
+		}
+		if bit(3) {
+			c.Kind = fb.KindControl
+		}
+		if bit(4) {
+			c.Corr = 0xf1f2f3f4f5f6f7f8
+		}
+		if bit(5) {
+			c.Deadline = -0x1122334455667788
+		}
+		if bit(6) {
+			c.Trace, c.TP, c.TS = true, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", fmt.Sprint("k=", m)
+		}
+		if bit(7) {
+			c.PType = fb.PayloadRaw
+		}
+		if bit(8) {
+			c.Payload, c.Data = true, string(bytes.Repeat([]byte{byte(m)}, m%37))
+		}
+		if c.Payload && c.PType == 0 {
+			c.PType = fb.PayloadModelRequest // a payload without a type is never read; give it one
+			c.Payload, c.Data = false, ""
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func TestBuildEnvelopeReadsAsTheBuilderEnvelope(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []frames.WriterOption
+	}{
+		{"adaptive bound", nil},
+		{"a fixed 32-byte bound: all but the smallest frames outgrow it", []frames.WriterOption{frames.Bound(32, true)}},
+		{"a fixed 112-byte bound: some bodies fit, their envelope not", []frames.WriterOption{frames.Bound(112, true)}},
+		{"a generous fixed bound leaves a gap", []frames.WriterOption{frames.Bound(1024, true)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w, r := ring(t, 1<<16)
+			fw := frames.NewWriter(w, tc.opts...)
+			ctx := context.Background()
+			var env fb.Envelope
+			for _, c := range contents() {
+				want := frames.Encode(withBuilder(c))
+				if err := frames.Open(want, &env); err != nil {
+					t.Fatal(err)
+				}
+				if got := readContent(&env); got != c {
+					t.Fatalf("the builder's envelope reads %+v, want %+v", got, c)
+				}
+				size, err := fw.BuildEnvelope(ctx, withFields(c))
+				if err != nil {
+					t.Fatal(err)
+				}
+				f, err := r.Next(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if f.Type != frames.TypeFlatBuffers || len(f.Data) != size || size%frames.Align != 0 {
+					t.Fatalf("type %d, %d bytes, committed %d", f.Type, len(f.Data), size)
+				}
+				if err := frames.Open(f.Data[:len(f.Data):len(f.Data)], &env); err != nil {
+					t.Fatalf("%+v: %v", c, err)
+				}
+				if got := readContent(&env); got != c {
+					t.Fatalf("BuildEnvelope's envelope reads %+v, want %+v", got, c)
+				}
+				r.Release()
+				enc, err := frames.EncodeEnvelope(withFields(c))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := frames.Open(enc, &env); err != nil {
+					t.Fatalf("EncodeEnvelope %+v: %v", c, err)
+				}
+				if got := readContent(&env); got != c {
+					t.Fatalf("EncodeEnvelope's envelope reads %+v, want %+v", got, c)
+				}
+			}
+			st := fw.Stats()
+			t.Logf("%+v", st)
+			if st.Frames != uint64(len(contents())) {
+				t.Errorf("Frames = %d, want %d", st.Frames, len(contents()))
+			}
+			switch tc.name {
+			case "a fixed 32-byte bound: all but the smallest frames outgrow it":
+				if st.Fallbacks < st.Frames*3/4 || st.Fallbacks == st.Frames {
+					t.Errorf("Fallbacks = %d of %d", st.Fallbacks, st.Frames)
+				}
+			case "a fixed 112-byte bound: some bodies fit, their envelope not":
+				if st.Fallbacks == 0 || st.Fallbacks == st.Frames {
+					t.Errorf("Fallbacks = %d of %d", st.Fallbacks, st.Frames)
+				}
+			case "a generous fixed bound leaves a gap":
+				if st.Fallbacks != 0 {
+					t.Errorf("Fallbacks = %d, want 0", st.Fallbacks)
+				}
+			}
+		})
+	}
+}
+
+func TestBuildEnvelopeRefusesOffsetsOutsideTheBody(t *testing.T) {
+	w, r := ring(t, 1<<14)
+	fw := frames.NewWriter(w)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		set  func(e *frames.EnvelopeFields, body flatbuffers.UOffsetT)
+	}{
+		{"payload past the body", func(e *frames.EnvelopeFields, body flatbuffers.UOffsetT) { e.Payload = body + 4 }},
+		{"trace misaligned", func(e *frames.EnvelopeFields, body flatbuffers.UOffsetT) { e.Trace = body - 1 }},
+		{"status message with nothing built", func(e *frames.EnvelopeFields, body flatbuffers.UOffsetT) { e.StatusMessage = 4 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := fw.BuildEnvelope(ctx, func(b *flatbuffers.Builder, e *frames.EnvelopeFields) {
+				body := flatbuffers.UOffsetT(0)
+				if tc.name != "status message with nothing built" {
+					body = b.CreateString("some body")
+				}
+				tc.set(e, body)
+			})
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			t.Log(err)
+			if _, err := frames.EncodeEnvelope(func(b *flatbuffers.Builder, e *frames.EnvelopeFields) { e.Payload = 8 }); err == nil {
+				t.Fatal("EncodeEnvelope accepted an offset with nothing built")
+			}
+		})
+	}
+	// The claims were aborted: the next frame is the next one read.
+	if _, err := fw.BuildEnvelope(ctx, func(b *flatbuffers.Builder, e *frames.EnvelopeFields) { e.Sequence = 42 }); err != nil {
+		t.Fatal(err)
+	}
+	f, err := r.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env fb.Envelope
+	if err := frames.Open(f.Data, &env); err != nil || env.Sequence() != 42 {
+		t.Fatalf("after refused frames: %v, sequence %d", err, env.Sequence())
+	}
+}
+
+func TestBuildEnvelopePanicAbortsTheClaim(t *testing.T) {
+	w, r := ring(t, 1<<14)
+	fw := frames.NewWriter(w)
+	func() {
+		defer func() { _ = recover() }()
+		fw.BuildEnvelope(context.Background(), func(b *flatbuffers.Builder, e *frames.EnvelopeFields) { panic("boom") })
+	}()
+	if _, err := fw.BuildEnvelope(context.Background(), func(b *flatbuffers.Builder, e *frames.EnvelopeFields) { e.Kind = fb.KindOneWay }); err != nil {
+		t.Fatalf("after a panicking build: %v", err)
+	}
+	f, err := r.Next(context.Background())
+	var env fb.Envelope
+	if err != nil || frames.Open(f.Data, &env) != nil || env.Kind() != fb.KindOneWay {
+		t.Fatalf("got %v, kind %v", err, env.Kind())
+	}
+}
+
+func TestBuildEnvelopeAllocatesNothing(t *testing.T) {
+	w, r := ring(t, 1<<16)
+	fw := frames.NewWriter(w)
+	ctx := context.Background()
+	var env fb.Envelope
+	var i uint64
+	build := func(b *flatbuffers.Builder, e *frames.EnvelopeFields) {
+		e.Sequence, e.Kind, e.CorrelationID = i, fb.KindRequest, i
+	}
+	size := 0
+	step := func() {
+		i++
+		var err error
+		if size, err = fw.BuildEnvelope(ctx, build); err != nil {
+			t.Fatal(err)
+		}
+		f, err := r.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := frames.Open(f.Data, &env); err != nil || env.CorrelationId() != i {
+			t.Fatalf("%v, correlation id %d, want %d", err, env.CorrelationId(), i)
+		}
+		r.Release()
+	}
+	for k := 0; k < 200; k++ {
+		step()
+	}
+	if a := testing.AllocsPerRun(1000, step); a != 0 {
+		t.Errorf("%v allocations per frame, want 0", a)
+	}
+	if size > 64 {
+		t.Errorf("a minimal envelope commits %d bytes in steady state, want at most 64 (the 64 B class)", size)
+	}
+}
+
+// FuzzEnvelopeFields: whatever the fields, BuildEnvelope's encoding verifies
+// and reads back as the builder's.
+func FuzzEnvelopeFields(f *testing.F) {
+	f.Add(uint64(1), int32(0), uint8(1), uint64(1), int64(0), uint8(0), "", false, []byte(nil))
+	f.Add(^uint64(0), int32(-1), uint8(255), uint64(7), int64(-1), uint8(4), "not found", true, []byte("data"))
+	f.Add(uint64(0), int32(5), uint8(0), uint64(0), int64(9), uint8(200), "x", true, []byte{})
+	f.Fuzz(func(t *testing.T, seq uint64, status int32, kind uint8, corr uint64, deadline int64, ptype uint8, msg string, trace bool, data []byte) {
+		c := envContent{Seq: seq, Status: status, Msg: msg, Kind: fb.Kind(kind), Corr: corr, Deadline: deadline, PType: fb.Payload(ptype)}
+		if trace {
+			c.Trace, c.TP, c.TS = true, msg+"-tp", "ts"
+		}
+		if data != nil && ptype == uint8(fb.PayloadRaw) {
+			c.Payload, c.Data = true, string(data)
+		}
+		enc, err := frames.EncodeEnvelope(withFields(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var env fb.Envelope
+		if err := frames.Open(enc[:len(enc):len(enc)], &env); err != nil {
+			t.Fatalf("%+v: %v", c, err)
+		}
+		got := readContent(&env)
+		if err := frames.Open(frames.Encode(withBuilder(c)), &env); err != nil {
+			t.Fatal(err)
+		}
+		if want := readContent(&env); got != want {
+			t.Fatalf("reads %+v, the builder's %+v", got, want)
+		}
+	})
+}
