@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "framebridge.hpp"
+#include "peer_channel.hpp"
 #include "peer_typed.hpp"
 
 namespace fb = framebridge;
@@ -413,6 +414,7 @@ int CmdStreamRead(const Options& o) {
 
 int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
+  if (argc >= 2 && frbpeer::IsChannelCommand(argv[1])) return frbpeer::Channel(argc, argv);
   Options o = Parse(argc, argv);
   if (o.command == "write") return CmdWrite(o);
   if (o.command == "read") return CmdRead(o);
