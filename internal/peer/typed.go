@@ -162,20 +162,13 @@ func (p *peerRun) typedEcho() error {
 	var env fb.Envelope
 	var seq, corr uint64
 	var model bool
-	buildFB := func(b *flatbuffers.Builder) flatbuffers.UOffsetT {
-		var resp flatbuffers.UOffsetT
+	// BuildEnvelope lays out the envelope table itself: the builder only
+	// builds the payload (docs/schemas.md, "Go: building an Envelope").
+	buildFB := func(b *flatbuffers.Builder, e *frames.EnvelopeFields) {
 		if model {
-			resp = BuildModelResponse(b, "v3", 0.5, 0.5, 0, 0, 0)
+			e.PayloadType, e.Payload = fb.PayloadModelResponse, BuildModelResponse(b, "v3", 0.5, 0.5, 0, 0, 0)
 		}
-		fb.EnvelopeStart(b)
-		fb.EnvelopeAddSequence(b, seq)
-		fb.EnvelopeAddKind(b, fb.KindResponse)
-		fb.EnvelopeAddCorrelationId(b, corr)
-		if model {
-			fb.EnvelopeAddPayloadType(b, fb.PayloadModelResponse)
-			fb.EnvelopeAddPayload(b, resp)
-		}
-		return fb.EnvelopeEnd(b)
+		e.Sequence, e.Kind, e.CorrelationID = seq, fb.KindResponse, corr
 	}
 	buildCapnp := func(seg *capnp.Segment) error {
 		e, err := framescapnp.NewRootEnvelope(seg)
@@ -222,7 +215,7 @@ func (p *peerRun) typedEcho() error {
 			}
 			seq, corr = env.Sequence(), env.CorrelationId()
 			model = env.PayloadType() == fb.PayloadModelRequest && env.Payload(&t)
-			_, err = fw.BuildFrame(ctx, buildFB)
+			_, err = fw.BuildEnvelope(ctx, buildFB)
 		} else {
 			e, err := cr.Open(f.Data)
 			if err != nil {
@@ -274,8 +267,7 @@ func (p *peerRun) typedPing() error {
 	cw := frames.NewCapnpWriter(w)
 	var cr frames.CapnpReader
 	var i uint64
-	buildFB := func(b *flatbuffers.Builder) flatbuffers.UOffsetT {
-		var req flatbuffers.UOffsetT
+	buildFB := func(b *flatbuffers.Builder, e *frames.EnvelopeFields) {
 		if model {
 			tn := BuildTensor(b, fb.DTypeFloat32, 1, PingFeatures, features)
 			name := b.CreateString("risk")
@@ -284,17 +276,9 @@ func (p *peerRun) typedPing() error {
 			fb.ModelRequestAddModelName(b, name)
 			fb.ModelRequestAddModelVersion(b, ver)
 			fb.ModelRequestAddFeatures(b, tn)
-			req = fb.ModelRequestEnd(b)
+			e.PayloadType, e.Payload = fb.PayloadModelRequest, fb.ModelRequestEnd(b)
 		}
-		fb.EnvelopeStart(b)
-		fb.EnvelopeAddSequence(b, i)
-		fb.EnvelopeAddKind(b, fb.KindRequest)
-		fb.EnvelopeAddCorrelationId(b, i)
-		if model {
-			fb.EnvelopeAddPayloadType(b, fb.PayloadModelRequest)
-			fb.EnvelopeAddPayload(b, req)
-		}
-		return fb.EnvelopeEnd(b)
+		e.Sequence, e.Kind, e.CorrelationID = i, fb.KindRequest, i
 	}
 	buildCapnp := func(seg *capnp.Segment) error {
 		e, err := framescapnp.NewRootEnvelope(seg)
@@ -327,7 +311,7 @@ func (p *peerRun) typedPing() error {
 		start := time.Now()
 		var err error
 		if typ == frames.TypeFlatBuffers {
-			size, err = fw.BuildFrame(ctx, buildFB)
+			size, err = fw.BuildEnvelope(ctx, buildFB)
 		} else {
 			size, err = cw.BuildFrame(ctx, buildCapnp)
 		}
