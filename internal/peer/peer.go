@@ -21,8 +21,11 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: peer write|read|echo|ping|stream-write|stream-read|typed-write|typed-read|typed-echo|typed-ping [flags] (see docs/peers.md)")
+		fmt.Fprintln(stderr, "usage: peer write|read|echo|ping|stream-write|stream-read|typed-write|typed-read|typed-echo|typed-ping|serve|call|call-script|call-ping|call-torture [flags] (see docs/peers.md)")
 		return 2
+	}
+	if IsChannelCommand(args[0]) {
+		return RunChannel(args, out, stderr)
 	}
 	p := &peerRun{out: out}
 	fs := flag.NewFlagSet("peer "+args[0], flag.ContinueOnError)
