@@ -27,7 +27,8 @@ import java.util.concurrent.TimeUnit;
  * The Java peer program of docs/peers.md: {@code write}, {@code read}, {@code echo}, {@code ping},
  * {@code stream-write}, {@code stream-read}, and the typed-frame commands {@code typed-write},
  * {@code typed-read}, {@code typed-echo}, {@code typed-ping} (FlatBuffers only: {@code --format capnp} is a
- * usage error, Java has no Cap'n Proto code generator here). Prints {@code ready} once attached, a final {@code ok ...}
+ * usage error, Java has no Cap'n Proto code generator here), and the channel commands {@code serve}, {@code call},
+ * {@code call-script}, {@code call-ping}, {@code call-torture} ({@link PeerChannel}). Prints {@code ready} once attached, a final {@code ok ...}
  * line and exits 0; a failed check prints {@code FAIL: ...} and exits 1; usage errors exit 2.
  *
  * <pre>java -cp framebridge-0.1.0-SNAPSHOT.jar io.framebridge.tools.Peer read --segment S --ring r --count 1000 --writers 2</pre>
@@ -88,11 +89,14 @@ public final class Peer {
     public static int run(String[] args, PrintStream out, PrintStream err) {
         if (args.length == 0) {
             err.println("usage: Peer write|read|echo|ping|stream-write|stream-read|typed-write|typed-read|typed-echo|typed-ping"
-                    + " [flags] (see docs/peers.md)");
+                    + "|serve|call|call-script|call-ping|call-torture [flags] (see docs/peers.md)");
             return 2;
         }
-        Peer p = new Peer(out);
         String cmd = args[0];
+        if (PeerChannel.handles(cmd)) {
+            return PeerChannel.run(cmd, Arrays.copyOfRange(args, 1, args.length), out, err, System.in);
+        }
+        Peer p = new Peer(out);
         try {
             p.parse(Arrays.copyOfRange(args, 1, args.length));
             p.rng = new Random(p.seed);
