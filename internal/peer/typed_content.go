@@ -11,6 +11,7 @@ import (
 
 	"capnproto.org/go/capnp/v3"
 
+	"github.com/framebridge/framebridge/frames"
 	"github.com/framebridge/framebridge/frames/fb"
 	"github.com/framebridge/framebridge/frames/framescapnp"
 )
@@ -49,9 +50,8 @@ func testScores(i uint64) (float32, float32) {
 	return s, 1 - s
 }
 
-// BuildTestEnvelope builds FlatBuffers envelope i of writer w and returns its root.
-func BuildTestEnvelope(b *flatbuffers.Builder, w uint32, i uint64) flatbuffers.UOffsetT {
-	var statusMsg flatbuffers.UOffsetT
+// testObjects builds what FlatBuffers envelope i of writer w refers to.
+func testObjects(b *flatbuffers.Builder, w uint32, i uint64) (statusMsg, trace, payload flatbuffers.UOffsetT, ptype fb.Payload) {
 	if i%3 == 2 {
 		statusMsg = b.CreateString("not found #" + strconv.FormatUint(i, 10))
 	}
@@ -60,10 +60,8 @@ func BuildTestEnvelope(b *flatbuffers.Builder, w uint32, i uint64) flatbuffers.U
 	fb.TraceContextStart(b)
 	fb.TraceContextAddTraceparent(b, tp)
 	fb.TraceContextAddTracestate(b, ts)
-	trace := fb.TraceContextEnd(b)
+	trace = fb.TraceContextEnd(b)
 
-	var payload flatbuffers.UOffsetT
-	var ptype fb.Payload
 	switch i % 3 {
 	case 0:
 		codec := b.CreateString("opus")
@@ -94,7 +92,12 @@ func BuildTestEnvelope(b *flatbuffers.Builder, w uint32, i uint64) flatbuffers.U
 		payload = BuildModelResponse(b, "v3", s0, s1, int64(i), int64(2*i), int64(3*i))
 		ptype = fb.PayloadModelResponse
 	}
+	return statusMsg, trace, payload, ptype
+}
 
+// BuildTestEnvelope builds FlatBuffers envelope i of writer w and returns its root.
+func BuildTestEnvelope(b *flatbuffers.Builder, w uint32, i uint64) flatbuffers.UOffsetT {
+	statusMsg, trace, payload, ptype := testObjects(b, w, i)
 	fb.EnvelopeStart(b)
 	fb.EnvelopeAddSequence(b, i)
 	if i%3 == 2 {
@@ -112,6 +115,22 @@ func BuildTestEnvelope(b *flatbuffers.Builder, w uint32, i uint64) flatbuffers.U
 	fb.EnvelopeAddPayloadType(b, ptype)
 	fb.EnvelopeAddPayload(b, payload)
 	return fb.EnvelopeEnd(b)
+}
+
+// BuildTestEnvelopeFields is BuildTestEnvelope for frames.Writer.BuildEnvelope:
+// the same objects built with b, the envelope's fields in e.
+func BuildTestEnvelopeFields(b *flatbuffers.Builder, e *frames.EnvelopeFields, w uint32, i uint64) {
+	e.StatusMessage, e.Trace, e.Payload, e.PayloadType = testObjects(b, w, i)
+	e.Sequence = i
+	if i%3 == 2 {
+		e.Status = 5
+	}
+	e.Kind = fb.KindRequest
+	if i%2 != 0 {
+		e.Kind = fb.KindOneWay
+	}
+	e.CorrelationID = TestCorrelation(w, i)
+	e.DeadlineUnixNano = DeadlineBase + int64(i)
 }
 
 // BuildTensor builds a 2-D Tensor whose data (already little-endian) is

@@ -49,6 +49,15 @@ func vectors(t *testing.T) (map[string][]byte, []Vector) {
 	files["envelope-w1-i1-gap.fbs.bin"] = g
 	list = append(list, Vector{File: "envelope-w1-i1-gap.fbs.bin", Format: "fbs", Type: frames.TypeFlatBuffers, Writer: w, Index: 1, Note: "as built in place in a 1024-byte claim: zero gap between the prefix and the body"})
 	for i := uint64(0); i < 3; i++ {
+		name := fmt.Sprintf("envelope-w%d-i%d-fields.fbs.bin", w, i)
+		b, err := frames.EncodeEnvelope(func(b *flatbuffers.Builder, e *frames.EnvelopeFields) { BuildTestEnvelopeFields(b, e, w, i) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = b
+		list = append(list, Vector{File: name, Format: "fbs", Type: frames.TypeFlatBuffers, Writer: w, Index: i, Note: "envelope table laid out by frames.Writer.BuildEnvelope, not by a builder (docs/schemas.md)"})
+	}
+	for i := uint64(0); i < 3; i++ {
 		msg, seg := capnp.NewSingleSegmentMessage(nil)
 		if err := BuildTestEnvelopeCapnp(seg, w, i); err != nil {
 			t.Fatal(err)
