@@ -348,10 +348,6 @@ class Server {
       n_refused_.fetch_add(1, std::memory_order_relaxed);
       return false;
     };
-    if (!sock::PeerCred(c->sock, &c->cred).ok()) return refuse(WS::kInternal, "SO_PEERCRED failed");
-    if (!Allowed(c->cred)) {
-      return refuse(WS::kPermissionDenied, "uid %u gid %u is not allowed", c->cred.uid, c->cred.gid);
-    }
     const Deadline dl = Deadline::After(opts_.handshake_timeout_ns);
     for (;;) {
       sock::PollResult pr = sock::PollIn(c->sock, dl);
@@ -378,6 +374,12 @@ class Server {
       return refuse(WS::kBadRequest, "Hello of %zu%s bytes, want 64", p.size, p.truncated ? "+" : "");
     }
     if (p.nfds != 0) return refuse(WS::kBadRequest, "Hello carried %d descriptors, want none", p.nfds);
+    // Credentials after the Hello is read: closing with an unread packet would reset the connection
+    // and the client would lose the Welcome saying why.
+    if (!sock::PeerCred(c->sock, &c->cred).ok()) return refuse(WS::kInternal, "SO_PEERCRED failed");
+    if (!Allowed(c->cred)) {
+      return refuse(WS::kPermissionDenied, "uid %u gid %u is not allowed", c->cred.uid, c->cred.gid);
+    }
     const handshake::Hello h = handshake::DecodeHello(hb);
     if (h.magic != handshake::kHelloMagic) return refuse(WS::kBadRequest, "Hello magic 0x%08x, want 0x%08x", h.magic, handshake::kHelloMagic);
     if (h.protocol_version != handshake::kProtocolVersion) {

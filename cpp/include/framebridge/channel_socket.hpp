@@ -39,8 +39,9 @@ inline Status Errno(const char* what, const std::string& path, int err) {
 inline Status MakeAddr(const std::string& path, sockaddr_un* a) {
   if (path.empty()) return Status::Error(Errc::kInvalidArgument, "socket path is empty");
   if (path.size() > kMaxPathLength) {
-    return Status::Error(Errc::kInvalidArgument, "socket path %s is %zu bytes; a Unix socket path holds at most %zu",
-                         path.c_str(), path.size(), kMaxPathLength);
+    return Status::Error(Errc::kInvalidArgument,
+                         "socket path of %zu bytes is too long: a Unix socket path holds at most %zu (%.60s...)",
+                         path.size(), kMaxPathLength, path.c_str());
   }
   if (path.find('\0') != std::string::npos) {
     return Status::Error(Errc::kInvalidArgument, "socket path contains a NUL byte");
