@@ -3,8 +3,8 @@ package channel_test
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strings"

@@ -4,10 +4,23 @@ import (
 	"os"
 	"testing"
 
+	"github.com/framebridge/framebridge/internal/peer"
 	"github.com/framebridge/framebridge/internal/shmtest"
 )
 
 func TestMain(m *testing.M) {
-	shmtest.RunChild(nil) // re-executed as a peer (serve, call-torture, ...)
+	// Re-executed as a peer: the peer commands, plus "held" which runs one
+	// with a standard input that never ends (serve stops at end of input).
+	shmtest.RunChild(map[string]func([]string) int{
+		"held": func(args []string) int {
+			r, w, err := os.Pipe()
+			if err != nil {
+				return 1
+			}
+			defer w.Close()
+			os.Stdin = r
+			return peer.Run(args[1:], os.Stdout, os.Stderr)
+		},
+	})
 	os.Exit(m.Run())
 }
