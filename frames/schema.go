@@ -20,7 +20,7 @@ const FileIdentifier = "FRB1"
 var fileIdentifier = []byte(FileIdentifier)
 
 // The verifier's description of schemas/frame.fbs, field by field in id order.
-// frames_test.go checks it against the generated code's vtable slots.
+// schema_test.go checks it against the generated code (ids, kinds, sizes).
 var (
 	TraceContextTable = &Table{Name: "TraceContext", Fields: []Field{
 		{Name: "traceparent", Kind: String},
