@@ -555,9 +555,12 @@ func (c *Client) lead(ctx context.Context, cl *call, read func(*fb.Envelope) err
 			f, ok, err = c.spinNext()
 			if err == nil && !ok {
 				if wctx == nil {
-					if ctx.Err() == nil && !c.dead.Load() {
+					switch {
+					case ctx.Done() == nil:
+						wctx = c.ctx // nothing but the connection can end the wait: no allocation
+					case ctx.Err() == nil && !c.dead.Load():
 						wctx, stop = c.merged(ctx)
-					} else {
+					default:
 						wctx = cancelled
 					}
 				}

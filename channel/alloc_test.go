@@ -1,0 +1,69 @@
+package channel_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/framebridge/framebridge/channel"
+	"github.com/framebridge/framebridge/frames/fb"
+	"github.com/framebridge/framebridge/internal/shmtest"
+)
+
+// caller holds a call's state so that neither the request nor the response
+// callback is a new closure per call.
+type caller struct {
+	req  channel.Request
+	got  int
+	read func(*fb.Envelope) error
+}
+
+func newCaller(size int) *caller {
+	c := &caller{req: channel.Request{Raw: make([]byte, size)}}
+	c.read = func(env *fb.Envelope) error {
+		c.got = len(channel.RawData(env))
+		return nil
+	}
+	return c
+}
+
+func TestCallsAllocateNothingInSteadyState(t *testing.T) {
+	if shmtest.Race {
+		t.Skip("the race detector allocates")
+	}
+	s := startServer(t, echo, channel.ListenOptions{})
+	c := dial(t, s.path, channel.DialOptions{})
+	cl := newCaller(64)
+	ctx := context.Background()
+	for i := 0; i < 1000; i++ { // warm up: slot pool, adaptive claim bound
+		if err := c.Call(ctx, &cl.req, cl.read); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allocs := testing.AllocsPerRun(2000, func() {
+		if err := c.Call(ctx, &cl.req, cl.read); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 || cl.got != 64 {
+		t.Fatalf("%v allocations per call (got %d bytes back)", allocs, cl.got)
+	}
+}
+
+// BenchmarkCall64 is a 64-byte call round trip, client and server in one
+// process (go test -bench Call64 -benchmem ./channel).
+func BenchmarkCall64(b *testing.B) {
+	s := startServer(b, echo, channel.ListenOptions{})
+	c := dial(b, s.path, channel.DialOptions{})
+	cl := newCaller(64)
+	ctx := context.Background()
+	for i := 0; i < 1000; i++ {
+		c.Call(ctx, &cl.req, cl.read)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := c.Call(ctx, &cl.req, cl.read); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,41 @@
+// Package channel makes calls between processes over shared memory: a server
+// listens on a Unix SOCK_SEQPACKET socket, checks each client with
+// SO_PEERCRED, and hands it a sealed memfd segment holding a request ring
+// and a response ring (docs/channels.md). Every call is a FlatBuffers
+// Envelope built in place in the request ring and answered by one built in
+// place in the response ring; the socket stays open only so that each side
+// learns at once, by end of file, that the other died.
+//
+// A server:
+//
+//	l, err := channel.Listen(path, channel.ListenOptions{})
+//	err = l.Serve(ctx, func(ctx context.Context, req *fb.Envelope, reply *channel.Reply) error {
+//		reply.Raw = channel.RawData(req) // echo; built in place after the handler returns
+//		return nil
+//	})
+//
+// A client:
+//
+//	c, err := channel.Dial(ctx, path, channel.DialOptions{})
+//	err = c.Call(ctx, &channel.Request{Raw: data}, func(env *fb.Envelope) error { ...; return nil })
+//
+// Calls may be made from many goroutines at once. The first caller that
+// finds nobody reading the response ring reads it for everyone (it spins
+// briefly, then sleeps on the ring's futex), so a lone caller never pays a
+// goroutine hand-off.
+//
+// # Caveats
+//
+//   - The envelope handed to a Call's read callback or to a Handler aliases
+//     shared memory (or a private copy) and is valid only until the callback
+//     or handler returns: copy what you keep (strings.Clone, bytes.Clone).
+//   - A handler's ctx is valid only until the handler returns. Its Done
+//     channel is built on first use (an allocation); Deadline and Err are free.
+//   - A call whose ctx has a Done channel allocates a small merged context
+//     when it has to sleep (its response took longer than the spin budget)
+//     or wait for ring space; calls that never sleep allocate nothing.
+//   - With ListenOptions.Workers > 0 each request is copied out of the ring
+//     so that later requests can be read while a handler runs.
+//   - A request whose deadline passed before it was read is dropped, and a
+//     response finished after its deadline is not sent (ServerStats).
+package channel
