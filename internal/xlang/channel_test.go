@@ -60,7 +60,7 @@ func shortTempDir(t *testing.T) string {
 }
 
 // channelMappings counts the distinct channel segments a process has mapped,
-// from /proc/PID/maps (a memfd shows as "/memfd:framebridge-channel (deleted)").
+// from /proc/PID/maps (a memfd labelled ...framebridge-channel, e.g. "/memfd:framebridge:framebridge-channel (deleted)").
 func channelMappings(pid int) (int, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/maps", pid))
 	if err != nil {
@@ -71,7 +71,7 @@ func channelMappings(pid int) (int, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fs := strings.Fields(sc.Text())
-		if len(fs) >= 6 && strings.HasPrefix(fs[5], "/memfd:framebridge-channel") {
+		if len(fs) >= 6 && strings.HasPrefix(fs[5], "/memfd:") && strings.Contains(fs[5], "framebridge-channel") {
 			inodes[fs[4]] = true
 		}
 	}
