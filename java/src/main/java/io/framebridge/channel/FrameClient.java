@@ -406,6 +406,14 @@ public final class FrameClient implements AutoCloseable {
                 s.free();
                 throw dead(deadReason.get());
             }
+            long now = System.nanoTime();
+            if (now - deadline >= 0 && st == Slot.PENDING) {
+                if (s.state.compareAndSet(Slot.PENDING, Slot.FREE)) {
+                    s.waiter = null;
+                    throw new DeadlineExceededException("channel " + path + ": no response before the deadline");
+                }
+                continue; // a response or the death won the race
+            }
             if (st == Slot.PENDING && readLock.tryLock()) {
                 Object res;
                 try {
@@ -418,14 +426,6 @@ public final class FrameClient implements AutoCloseable {
                     return (T) res;
                 }
                 continue;
-            }
-            long now = System.nanoTime();
-            if (now - deadline >= 0 && st == Slot.PENDING) {
-                if (s.state.compareAndSet(Slot.PENDING, Slot.FREE)) {
-                    s.waiter = null;
-                    throw new DeadlineExceededException("channel " + path + ": no response before the deadline");
-                }
-                continue; // a response or the death won the race
             }
             if (now - spinStart < spinNanos || st == Slot.DELIVERING) {
                 Thread.onSpinWait();
