@@ -177,10 +177,6 @@ final class ServerConnection implements Runnable {
         int[] cred = Native.peerCred(sock);
         peerPid = cred[0];
         peerUid = cred[1];
-        if (!allowed(cred[1], cred[2])) {
-            return refuse(Handshake.STATUS_PERMISSION_DENIED, "uid " + Integer.toUnsignedString(cred[1]) + " gid "
-                    + Integer.toUnsignedString(cred[2]) + " is not allowed on this channel");
-        }
         byte[] buf = new byte[Native.MAX_PACKET];
         int[] fds = new int[2];
         long deadline = System.nanoTime() + server.opts.handshakeTimeout.toNanos();
@@ -195,6 +191,12 @@ final class ServerConnection implements Runnable {
             // Not a framebridge client: close without a Welcome (§2).
             reason = "handshake: bad Hello (" + n + " bytes, magic 0x" + Integer.toHexString(b.getInt(0)) + ")";
             return false;
+        }
+        // Credentials are checked after the Hello is read: closing with an unread packet queued would reset
+        // the connection, and the client would never see the PermissionDenied Welcome.
+        if (!allowed(cred[1], cred[2])) {
+            return refuse(Handshake.STATUS_PERMISSION_DENIED, "uid " + Integer.toUnsignedString(cred[1]) + " gid "
+                    + Integer.toUnsignedString(cred[2]) + " is not allowed on this channel");
         }
         int proto = Short.toUnsignedInt(b.getShort(Handshake.HELLO_PROTOCOL_VERSION_OFFSET));
         int layout = Short.toUnsignedInt(b.getShort(Handshake.HELLO_LAYOUT_VERSION_OFFSET));
