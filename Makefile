@@ -50,9 +50,10 @@ ifneq ($(HAVE_JAVA),)
 	cd java && $(MVN) -q -DskipTests package
 endif
 
-## demo: processes streaming frames through a named segment, with throughput and latency.
+## demo: a Go gateway calls a C++ codec service and a Java model service through channels.
 demo: build
-	$(GO) run ./examples/demo
+	$(CXX) -std=c++17 -O2 -pthread -Icpp/include examples/codec-server/codec_server.cpp -o $(BIN)/codec-server
+	$(GO) run ./examples/demo --codec $(BIN)/codec-server
 
 ## test: everything CI checks.
 test: deps check-generated fmt lint test-go test-race test-fuzz test-cpp test-java test-xlang

@@ -1,188 +1,299 @@
-// Command demo streams frames between two Go processes through a named
-// framebridge segment and prints one-way latency percentiles and throughput.
-// Run it with `make demo` (or `go run ./examples/demo`).
+// Command demo is the model user's chain on one host: a Go gateway calls a
+// C++ codec service (examples/codec-server) with audio chunks and a Java model
+// service (examples/model-server) with the features it computes from the
+// codec's output, through framebridge channels, and prints per-hop latency
+// percentiles. Run it with `make demo`, which builds the two servers first.
+//
+//	go run ./examples/demo --codec bin/codec-server --model-jar java/target/framebridge-0.1.0-SNAPSHOT-peer.jar
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
+	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
-	"github.com/framebridge/framebridge/shm"
+	flatbuffers "github.com/google/flatbuffers/go"
+
+	"github.com/framebridge/framebridge/channel"
+	"github.com/framebridge/framebridge/frames/fb"
 )
 
 const (
-	latencyFrames = 200_000
-	latencySize   = 256
-	floodFrames   = 5_000_000
-	floodSize     = 64
-	bigFrames     = 50_000
-	bigSize       = 64 << 10
-	typeLatency   = 1
-	typeFlood     = 2
-	typeStop      = 3
+	sampleRate = 48_000
+	channels   = 2
+	chunkNanos = 20_000_000                                              // 20 ms of audio per chunk
+	samples    = sampleRate * channels * (chunkNanos / 1_000_000) / 1000 // 1,920 interleaved samples
+	features   = 256
 )
 
 func main() {
-	if len(os.Args) == 3 && os.Args[1] == "consumer" {
-		if err := consume(os.Args[2]); err != nil {
-			fmt.Fprintln(os.Stderr, "consumer:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	if err := produce(); err != nil {
+	codec := flag.String("codec", "bin/codec-server", "the C++ codec server binary")
+	modelJar := flag.String("model-jar", "", "the framebridge jar with its dependencies (java/target/framebridge-*-peer.jar); empty: found under java/target")
+	modelSrc := flag.String("model-src", "examples/model-server/ModelServer.java", "the Java model server's source (run by the java launcher)")
+	iters := flag.Int("iters", 20_000, "timed requests")
+	warmup := flag.Int("warmup", 20_000, "untimed requests first (the JVM compiles its hot code)")
+	flag.Parse()
+	if err := run(*codec, *modelJar, *modelSrc, *iters, *warmup); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func produce() error {
-	name := fmt.Sprintf("framebridge-demo-%d", os.Getpid())
-	seg, err := shm.Create(name, shm.Spec{Rings: []shm.RingSpec{{Name: "frames", Kind: shm.SPSC, Capacity: 4 << 20}}})
+func run(codecBin, jar, modelSrc string, iters, warmup int) error {
+	if jar == "" {
+		jars, _ := filepath.Glob("java/target/framebridge-*-peer.jar")
+		if len(jars) == 0 {
+			return errors.New("no java/target/framebridge-*-peer.jar: run `make build` first, or pass --model-jar")
+		}
+		jar = jars[0]
+	}
+	dir, err := os.MkdirTemp("", "framebridge-demo")
 	if err != nil {
 		return err
 	}
-	defer seg.Unlink()
-	defer seg.Close()
-	fmt.Printf("segment /dev/shm/%s: one SPSC ring of 4 MiB\n", name)
+	defer os.RemoveAll(dir)
+	codecSock, modelSock := filepath.Join(dir, "codec.sock"), filepath.Join(dir, "model.sock")
 
-	self, err := os.Executable()
+	stopCodec, err := startServer("C++ codec service", exec.Command(codecBin, codecSock))
 	if err != nil {
 		return err
 	}
-	consumer := exec.Command(self, "consumer", name)
-	consumer.Stdout, consumer.Stderr = os.Stdout, os.Stderr
-	if err := consumer.Start(); err != nil {
-		return err
-	}
-	if err := waitForReader(seg, 10*time.Second); err != nil {
-		consumer.Process.Kill()
-		return err
-	}
-	fmt.Printf("consumer process pid %d attached by name\n\n", consumer.Process.Pid)
-
-	w, err := seg.Writer("frames")
+	defer stopCodec()
+	stopModel, err := startServer("Java model service", exec.Command("java", "-cp", jar, modelSrc, modelSock))
 	if err != nil {
 		return err
 	}
-	defer w.Close()
-	ctx := context.Background()
+	defer stopModel()
 
-	// Latency: frames carry their send time; one every 5 µs, so the reader
-	// is waiting for each (spinning, then asleep if the gap were long).
-	for i := 0; i < latencyFrames; i++ {
-		b, err := w.Claim(ctx, typeLatency, latencySize)
-		if err != nil {
-			return err
-		}
-		binary.LittleEndian.PutUint64(b, uint64(time.Now().UnixNano()))
-		w.Commit(latencySize)
-		for until := time.Now().Add(5 * time.Microsecond); time.Now().Before(until); {
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	codec, err := channel.Dial(ctx, codecSock, channel.DialOptions{ResponseRingBytes: 1 << 20})
+	if err != nil {
+		return fmt.Errorf("dial the codec service: %w", err)
 	}
-	// Throughput: as fast as the ring goes.
-	for _, phase := range []struct{ n, size int }{{floodFrames, floodSize}, {bigFrames, bigSize}} {
-		for i := 0; i < phase.n; i++ {
-			b, err := w.Claim(ctx, typeFlood, phase.size)
-			if err != nil {
-				return err
-			}
-			binary.LittleEndian.PutUint64(b, uint64(i))
-			w.Commit(phase.size)
+	defer codec.Close()
+	model, err := channel.Dial(ctx, modelSock, channel.DialOptions{})
+	if err != nil {
+		return fmt.Errorf("dial the model service: %w", err)
+	}
+	defer model.Close()
+	fmt.Printf("gateway (Go, pid %d) connected: codec generation %d, model generation %d\n\n",
+		os.Getpid(), codec.Generation(), model.Generation())
+
+	g := newGateway(codec, model)
+	for i := 0; i < warmup; i++ {
+		if err := g.handle(i); err != nil {
+			return fmt.Errorf("warm-up request %d: %w", i, err)
 		}
 	}
-	if err := w.Write(ctx, typeStop, nil); err != nil {
-		return err
+	g.codecNs, g.modelNs, g.totalNs = g.codecNs[:0], g.modelNs[:0], g.totalNs[:0]
+	g.lastSeq = uint64(warmup + iters - 1)
+	start := time.Now()
+	for i := 0; i < iters; i++ {
+		if err := g.handle(warmup + i); err != nil {
+			return fmt.Errorf("request %d: %w", warmup+i, err)
+		}
 	}
-	if err := consumer.Wait(); err != nil {
-		return fmt.Errorf("consumer: %w", err)
-	}
-	rings, _, _ := seg.Stats()
-	st := rings[0]
-	fmt.Printf("\nring counters: %d frames, %d bytes written; reader slept %d times, writer woke it %d times, %d full stalls\n",
-		st.FramesWritten, st.BytesWritten, st.ReaderWaits, st.WriterWakes, st.FullStalls)
+	elapsed := time.Since(start)
+
+	fmt.Printf("%d requests, each: 20 ms of 48 kHz stereo PCM (%d B) -> C++ codec (s16 -> f32, %d B back)\n",
+		iters, samples*2, samples*4)
+	fmt.Printf("  -> %d features -> Java model (ModelRequest -> ModelResponse with 2 scores)\n\n", features)
+	fmt.Printf("%-34s %9s %9s %9s %9s\n", "hop (call round trip)", "p50", "p90", "p99", "p99.9")
+	row("Go -> C++ codec -> Go", g.codecNs)
+	row("Go -> Java model -> Go", g.modelNs)
+	row("whole request (both + Go work)", g.totalNs)
+	fmt.Printf("\n%.0f requests/s on one gateway goroutine; last scores %.3f/%.3f (%s)\n",
+		float64(iters)/elapsed.Seconds(), g.lastScores[0], g.lastScores[1], g.lastLabel)
 	return nil
 }
 
-// waitForReader polls the ring's attachments until the consumer holds the
-// reader role, so that latency samples measure the ring, not start-up.
-func waitForReader(seg *shm.Segment, limit time.Duration) error {
-	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		rings, _, err := seg.Stats()
-		if err != nil {
-			return err
-		}
-		for _, a := range rings[0].Attached {
-			if a.Role == "reader" && a.Alive {
-				return nil
-			}
-		}
+// startServer starts a server process and waits for its "listening" line.
+// The returned function ends it by closing its standard input.
+func startServer(what string, cmd *exec.Cmd) (stop func(), err error) {
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
 	}
-	return fmt.Errorf("no consumer attached within %v", limit)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the %s (%s): %w; run `make build` first", what, cmd.Path, err)
+	}
+	lines := bufio.NewScanner(out)
+	ready := make(chan bool, 1)
+	go func() { ready <- lines.Scan() && strings.HasPrefix(lines.Text(), "listening") }()
+	select {
+	case ok := <-ready:
+		if !ok {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return nil, fmt.Errorf("the %s did not start (see its error above)", what)
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("the %s did not print \"listening\" within 30 s", what)
+	}
+	fmt.Printf("%s: pid %d\n", what, cmd.Process.Pid)
+	return func() { in.Close(); cmd.Wait() }, nil
 }
 
-func consume(name string) error {
-	seg, err := shm.Attach(name)
-	if err != nil {
-		return err
+// gateway holds what one request needs, reused so the steady state does not
+// allocate: the audio chunk, the features, and the build/read callbacks.
+type gateway struct {
+	codec, model *channel.Client
+	pcm          []byte
+	feat         []byte // features little-endian float32
+	seq, lastSeq uint64
+	codecErr     error
+	lastScores   [2]float32
+	lastLabel    string
+
+	codecReq, modelReq        channel.Request
+	readCodec, readModel      func(*fb.Envelope) error
+	codecNs, modelNs, totalNs []int64
+
+	chunk fb.MediaChunk
+	raw   fb.ModelResponse
+}
+
+func newGateway(codec, model *channel.Client) *gateway {
+	g := &gateway{codec: codec, model: model, pcm: make([]byte, samples*2), feat: make([]byte, features*4)}
+	g.codecReq.Build = g.buildChunk
+	g.modelReq.Build = g.buildFeatures
+	g.readCodec = g.readPCM
+	g.readModel = g.readScores
+	return g
+}
+
+func (g *gateway) handle(i int) error {
+	// A 440 Hz tone whose loudness changes per request, as s16le.
+	amp := 1000 + float64(i%50)*500
+	for k := 0; k < samples; k++ {
+		t := float64(k/channels) / sampleRate
+		binary.LittleEndian.PutUint16(g.pcm[2*k:], uint16(int16(amp*math.Sin(2*math.Pi*440*t+float64(i)))))
 	}
-	defer seg.Close()
-	r, err := seg.Reader("frames")
-	if err != nil {
-		return err
+	g.seq = uint64(i)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+
+	t0 := time.Now()
+	if err := g.codec.Call(ctx, &g.codecReq, g.readCodec); err != nil {
+		return fmt.Errorf("codec: %w", err)
 	}
-	defer r.Close()
-	ctx := context.Background()
-	lat := make([]int64, 0, latencyFrames)
-	var phaseStart time.Time
-	var phaseFrames, phaseBytes int
-	report := func() {
-		if phaseFrames == 0 {
-			return
-		}
-		d := time.Since(phaseStart)
-		size := phaseBytes / phaseFrames
-		fmt.Printf("throughput %6d B frames: %6.2f M frames/s  %6.2f GB/s  (%d frames in %v)\n",
-			size, float64(phaseFrames)/d.Seconds()/1e6, float64(phaseBytes)/d.Seconds()/1e9, phaseFrames, d.Round(time.Millisecond))
-		phaseFrames, phaseBytes = 0, 0
+	t1 := time.Now()
+	if err := g.model.Call(ctx, &g.modelReq, g.readModel); err != nil {
+		return fmt.Errorf("model: %w", err)
 	}
-	for n := 0; ; n++ {
-		f, ok, err := r.TryNext()
-		if err == nil && !ok {
-			r.Release()
-			f, err = r.Next(ctx)
-		}
-		if err != nil {
-			return err
-		}
-		switch f.Type {
-		case typeLatency:
-			lat = append(lat, time.Now().UnixNano()-int64(binary.LittleEndian.Uint64(f.Data)))
-		case typeFlood:
-			if i := binary.LittleEndian.Uint64(f.Data); i == 0 {
-				report()
-				phaseStart = time.Now()
-			}
-			phaseFrames++
-			phaseBytes += len(f.Data)
-		case typeStop:
-			report()
-			r.Release()
-			return nil
-		}
-		if n%256 == 0 {
-			r.Release()
-		}
-		if len(lat) == latencyFrames && f.Type == typeLatency {
-			slices.Sort(lat)
-			q := func(p float64) time.Duration { return time.Duration(lat[int(p*float64(len(lat)-1))]) }
-			fmt.Printf("one-way latency, %d B frames, %d samples: p50 %v  p90 %v  p99 %v  p99.9 %v\n",
-				latencySize, len(lat), q(0.50), q(0.90), q(0.99), q(0.999))
-		}
+	t2 := time.Now()
+	g.codecNs = append(g.codecNs, t1.Sub(t0).Nanoseconds())
+	g.modelNs = append(g.modelNs, t2.Sub(t1).Nanoseconds())
+	g.totalNs = append(g.totalNs, t2.Sub(t0).Nanoseconds())
+	return nil
+}
+
+// buildChunk builds the MediaChunk in place in the codec's request ring.
+func (g *gateway) buildChunk(b *flatbuffers.Builder) (fb.Payload, flatbuffers.UOffsetT) {
+	data := b.CreateByteVector(g.pcm)
+	name := b.CreateString("pcm_s16le")
+	fb.MediaChunkStart(b)
+	fb.MediaChunkAddCodec(b, name)
+	fb.MediaChunkAddFormat(b, fb.MediaFormatPcmS16le)
+	fb.MediaChunkAddPtsNs(b, int64(g.seq)*chunkNanos)
+	fb.MediaChunkAddDtsNs(b, int64(g.seq)*chunkNanos)
+	fb.MediaChunkAddDurationNs(b, chunkNanos)
+	fb.MediaChunkAddSampleRate(b, sampleRate)
+	fb.MediaChunkAddChannels(b, channels)
+	fb.MediaChunkAddData(b, data)
+	return fb.PayloadMediaChunk, fb.MediaChunkEnd(b)
+}
+
+// readPCM reads the codec's float samples in place and reduces them to
+// features: the mean absolute amplitude of 256 consecutive slices.
+func (g *gateway) readPCM(env *fb.Envelope) error {
+	var tbl flatbuffers.Table
+	if !env.Payload(&tbl) || env.PayloadType() != fb.PayloadMediaChunk {
+		return errors.New("codec answered without a MediaChunk")
 	}
+	g.chunk.Init(tbl.Bytes, tbl.Pos)
+	if g.chunk.Format() != fb.MediaFormatPcmF32le {
+		return fmt.Errorf("codec answered format %v, want PcmF32le", g.chunk.Format())
+	}
+	f32 := g.chunk.DataBytes()
+	if len(f32) != samples*4 {
+		return fmt.Errorf("codec answered %d bytes, want %d", len(f32), samples*4)
+	}
+	per := samples / features
+	for j := 0; j < features; j++ {
+		var sum float32
+		for k := j * per; k < (j+1)*per; k++ {
+			sum += float32(math.Abs(float64(math.Float32frombits(binary.LittleEndian.Uint32(f32[4*k:])))))
+		}
+		binary.LittleEndian.PutUint32(g.feat[4*j:], math.Float32bits(sum/float32(per)))
+	}
+	return nil
+}
+
+// buildFeatures builds the ModelRequest, tensor and all, in place in the
+// model's request ring.
+func (g *gateway) buildFeatures(b *flatbuffers.Builder) (fb.Payload, flatbuffers.UOffsetT) {
+	b.StartVector(1, len(g.feat), 16) // the schema's force_align: 16 on Tensor.data
+	for i := len(g.feat) - 1; i >= 0; i-- {
+		b.PrependByte(g.feat[i])
+	}
+	data := b.EndVector(len(g.feat))
+	fb.TensorStartShapeVector(b, 2)
+	b.PrependInt64(features)
+	b.PrependInt64(1)
+	shape := b.EndVector(2)
+	fb.TensorStart(b)
+	fb.TensorAddDtype(b, fb.DTypeFloat32)
+	fb.TensorAddShape(b, shape)
+	fb.TensorAddData(b, data)
+	tensor := fb.TensorEnd(b)
+	name, version := b.CreateString("loudness"), b.CreateString("v1")
+	fb.ModelRequestStart(b)
+	fb.ModelRequestAddModelName(b, name)
+	fb.ModelRequestAddModelVersion(b, version)
+	fb.ModelRequestAddFeatures(b, tensor)
+	return fb.PayloadModelRequest, fb.ModelRequestEnd(b)
+}
+
+func (g *gateway) readScores(env *fb.Envelope) error {
+	var tbl flatbuffers.Table
+	if !env.Payload(&tbl) || env.PayloadType() != fb.PayloadModelResponse {
+		return errors.New("model answered without a ModelResponse")
+	}
+	g.raw.Init(tbl.Bytes, tbl.Pos)
+	if g.raw.ScoresLength() != 2 || g.raw.LabelsLength() != 2 {
+		return fmt.Errorf("model answered %d scores and %d labels, want 2 and 2", g.raw.ScoresLength(), g.raw.LabelsLength())
+	}
+	g.lastScores = [2]float32{g.raw.Scores(0), g.raw.Scores(1)}
+	if g.seq == g.lastSeq { // copy a label out of the ring only for the final print
+		g.lastLabel = string(g.raw.Labels(0)) + "/" + string(g.raw.Labels(1))
+	}
+	return nil
+}
+
+func row(name string, ns []int64) {
+	s := slices.Clone(ns)
+	slices.Sort(s)
+	q := func(p float64) string {
+		return fmt.Sprintf("%.1f µs", float64(s[int(p*float64(len(s)-1))])/1e3)
+	}
+	fmt.Printf("%-34s %9s %9s %9s %9s\n", name, q(0.50), q(0.90), q(0.99), q(0.999))
 }
