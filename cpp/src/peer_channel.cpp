@@ -221,7 +221,7 @@ int Serve(const Opts& o) {
   }
   (*s)->Close();
   const ch::ServerCounters c = (*s)->counters();
-  Say("ok connections=%" PRIu64 " calls=%" PRIu64 " expired=%" PRIu64 "\n", c.connections, c.calls, c.expired_requests);
+  Say("ok connections=%" PRIu64 " calls=%" PRIu64 " expired=%" PRIu64 "\n", c.connections, c.calls, c.expired_requests + c.expired_responses);
   return 0;
 }
 
