@@ -58,43 +58,6 @@ func RawData(env *fb.Envelope) []byte {
 	return r.DataBytes()
 }
 
-// envelopeFields are the envelope's scalar fields and already-built children.
-type envelopeFields struct {
-	sequence    uint64
-	status      int32
-	message     flatbuffers.UOffsetT
-	kind        fb.Kind
-	correlation uint64
-	deadline    int64
-	trace       flatbuffers.UOffsetT
-	payloadType fb.Payload
-	payload     flatbuffers.UOffsetT
-}
-
-func buildEnvelope(b *flatbuffers.Builder, f *envelopeFields) flatbuffers.UOffsetT {
-	fb.EnvelopeStart(b)
-	fb.EnvelopeAddSequence(b, f.sequence)
-	fb.EnvelopeAddCorrelationId(b, f.correlation)
-	if f.deadline != 0 {
-		fb.EnvelopeAddDeadlineUnixNano(b, f.deadline)
-	}
-	if f.status != 0 {
-		fb.EnvelopeAddStatus(b, f.status)
-	}
-	if f.message != 0 {
-		fb.EnvelopeAddStatusMessage(b, f.message)
-	}
-	if f.trace != 0 {
-		fb.EnvelopeAddTrace(b, f.trace)
-	}
-	if f.payloadType != fb.PayloadNONE {
-		fb.EnvelopeAddPayload(b, f.payload)
-		fb.EnvelopeAddPayloadType(b, f.payloadType)
-	}
-	fb.EnvelopeAddKind(b, f.kind)
-	return fb.EnvelopeEnd(b)
-}
-
 // buildTrace builds a TraceContext from raw traceparent/tracestate bytes.
 func buildTrace(b *flatbuffers.Builder, parent, state []byte) flatbuffers.UOffsetT {
 	if len(parent) == 0 && len(state) == 0 {

@@ -94,10 +94,10 @@ func (s WelcomeStatus) String() string {
 
 // hello is a decoded Hello packet.
 type hello struct {
-	protocol, layout       uint16
+	protocol, layout        uint16
 	requestBytes, respBytes uint32
-	clientPid              uint32
-	flags                  uint32
+	clientPid               uint32
+	flags                   uint32
 }
 
 func (h hello) encode(b []byte) {

@@ -85,7 +85,7 @@ type Listener struct {
 	closed bool
 	wg     sync.WaitGroup
 
-	active                                                 atomic.Int64
+	active                                                          atomic.Int64
 	connections, refused, calls, expiredReq, expiredResp, protoErrs atomic.Uint64
 }
 

@@ -66,7 +66,7 @@ type serverConn struct {
 	bStatus int32
 	bMsg    string
 	bTrace  fb.TraceContext
-	buildFn func(*flatbuffers.Builder) flatbuffers.UOffsetT
+	buildFn func(*flatbuffers.Builder, *frames.EnvelopeFields)
 
 	inline worker // the reader's own handler state (Workers == 0)
 }
@@ -189,7 +189,7 @@ func (l *Listener) accept(conn *net.UnixConn, h Handler) (*serverConn, error) {
 	welcome{protocol: ProtocolVersion, layout: LayoutVersion, status: StatusOK,
 		requestBytes: reqBytes, respBytes: respBytes,
 		maxFrameBytes: uint32(min(sc.w.MaxPayload(), maxPayloadOf(reqBytes))),
-		generation: sc.gen, serverPid: uint32(os.Getpid())}.encode(b[:])
+		generation:    sc.gen, serverPid: uint32(os.Getpid())}.encode(b[:])
 	if _, _, err := conn.WriteMsgUnix(b[:], sys.RightsOOB(sc.seg.Fd()), nil); err != nil {
 		sc.release()
 		l.active.Add(-1)
@@ -400,13 +400,13 @@ func (sc *serverConn) respond(wk *worker, req *fb.Envelope, id uint64, status in
 	defer sc.wmu.Unlock()
 	sc.bReply, sc.bReq, sc.bID, sc.bStatus, sc.bMsg = &wk.reply, req, id, status, msg
 	defer func() { sc.bReply, sc.bReq, sc.bMsg = nil, nil, "" }()
-	_, err := sc.fw.BuildFrame(cancelled, sc.buildFn)
+	_, err := sc.fw.BuildEnvelope(cancelled, sc.buildFn)
 	if err != nil && errors.Is(err, context.Canceled) {
 		ctx, cancel := sc.ctx, context.CancelFunc(func() {})
 		if !deadline.IsZero() {
 			ctx, cancel = context.WithDeadline(sc.ctx, deadline)
 		}
-		_, err = sc.fw.BuildFrame(ctx, sc.buildFn)
+		_, err = sc.fw.BuildEnvelope(ctx, sc.buildFn)
 		cancel()
 	}
 	switch {
@@ -423,18 +423,17 @@ func (sc *serverConn) respond(wk *worker, req *fb.Envelope, id uint64, status in
 	return fmt.Errorf("build response: %w", err)
 }
 
-func (sc *serverConn) buildResponse(b *flatbuffers.Builder) flatbuffers.UOffsetT {
+func (sc *serverConn) buildResponse(b *flatbuffers.Builder, e *frames.EnvelopeFields) {
 	rp, req := sc.bReply, sc.bReq
-	f := envelopeFields{sequence: rp.Sequence, kind: fb.KindResponse, correlation: sc.bID, status: sc.bStatus}
+	e.Sequence, e.Kind, e.CorrelationID, e.Status = rp.Sequence, fb.KindResponse, sc.bID, sc.bStatus
 	if sc.bStatus != 0 {
-		f.message = b.CreateString(sc.bMsg)
+		e.StatusMessage = b.CreateString(sc.bMsg)
 	} else if rp.Build != nil {
-		f.payloadType, f.payload = rp.Build(b, req)
+		e.PayloadType, e.Payload = rp.Build(b, req)
 	} else if rp.Raw != nil {
-		f.payloadType, f.payload = fb.PayloadRaw, BuildRaw(b, rp.Raw)
+		e.PayloadType, e.Payload = fb.PayloadRaw, BuildRaw(b, rp.Raw)
 	}
 	if req.Trace(&sc.bTrace) != nil {
-		f.trace = buildTrace(b, sc.bTrace.Traceparent(), sc.bTrace.Tracestate())
+		e.Trace = buildTrace(b, sc.bTrace.Traceparent(), sc.bTrace.Tracestate())
 	}
-	return buildEnvelope(b, &f)
 }
