@@ -43,6 +43,9 @@ var (
 	ErrClaimPending = errors.New("previous claim not committed or aborted")
 	// ErrPeerDead: the peer this operation depends on died.
 	ErrPeerDead = errors.New("peer process died")
+	// ErrStopped: a context-free wait (NextUntil, AwaitRelease) ended because
+	// its stop word was set.
+	ErrStopped = errors.New("wait stopped")
 )
 
 // CorruptError describes bytes in shared memory that violate the layout.
