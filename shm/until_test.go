@@ -13,7 +13,10 @@ import (
 
 func TestNextUntilReturnsAFrameThatArrivesWhileItSleeps(t *testing.T) {
 	_, w, r := openPair(t, shm.SPSC, shm.Spin(0))
+	wrote := make(chan struct{})
+	defer func() { <-wrote }()
 	go func() {
+		defer close(wrote)
 		time.Sleep(10 * time.Millisecond)
 		w.Write(context.Background(), 1, []byte("late"))
 	}()
@@ -66,7 +69,10 @@ func TestAwaitReleaseReturnsWhenTheReaderReleases(t *testing.T) {
 	if _, err := w.TryClaim(1, len(big)); !errors.Is(err, shm.ErrFull) {
 		t.Fatalf("third half-ring claim = %v, want ErrFull", err)
 	}
+	read := make(chan struct{})
+	defer func() { <-read }()
 	go func() {
+		defer close(read)
 		time.Sleep(10 * time.Millisecond)
 		r.Next(context.Background())
 		r.Release()
@@ -128,14 +134,15 @@ func TestContextFreeWaitsAllocateNothingWhenTheySleep(t *testing.T) {
 	deadline := time.Now().Add(time.Hour)
 	// Each run sleeps at least once: the reader finds the ring empty and
 	// waits until a writer goroutine, started first, writes a frame.
-	write := make(chan struct{})
+	write, wrote := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(wrote)
 		for range write {
 			time.Sleep(50 * time.Microsecond)
 			w.Write(context.Background(), 1, []byte("x"))
 		}
 	}()
-	defer close(write)
+	defer func() { close(write); <-wrote }()
 	readerWaits := func() uint64 {
 		rings, _, err := seg.Stats()
 		if err != nil {
