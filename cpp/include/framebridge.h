@@ -37,6 +37,7 @@ extern "C" {
 #define FRB_EWRONGKIND (-16)
 #define FRB_ENOMEM (-17)
 #define FRB_ECANCELED (-18)
+#define FRB_EREMOTESTATUS (-19) /* a channel call's response carried a non-zero status (C++ channel API) */
 
 #define FRB_KIND_SPSC 1
 #define FRB_KIND_MPSC 2

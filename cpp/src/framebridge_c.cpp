@@ -101,7 +101,7 @@ extern "C" {
 
 const char* frb_strerror(int status) {
   if (status == FRB_ENOMEM) return "out of memory";
-  if (status > 0 || status < FRB_ECANCELED) return "unknown error";
+  if (status > 0 || status < FRB_EREMOTESTATUS) return "unknown error";
   return framebridge::ErrcName(static_cast<Errc>(status));
 }
 

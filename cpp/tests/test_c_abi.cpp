@@ -27,7 +27,10 @@ TEST(CAbi, CodesMatchTheCppErrc) {
   EXPECT_EQ(FRB_ECLOSED, static_cast<int>(framebridge::Errc::kClosed));
   EXPECT_EQ(FRB_EWRONGKIND, static_cast<int>(framebridge::Errc::kWrongKind));
   EXPECT_EQ(FRB_ECANCELED, static_cast<int>(framebridge::Errc::kCanceled));
+  EXPECT_EQ(FRB_EREMOTESTATUS, static_cast<int>(framebridge::Errc::kRemoteStatus));
   EXPECT_STREQ(frb_strerror(FRB_ECANCELED), "canceled");
+  EXPECT_STREQ(frb_strerror(FRB_EREMOTESTATUS), "remote status");
+  EXPECT_STREQ(frb_strerror(FRB_EREMOTESTATUS - 1), "unknown error");
   EXPECT_STREQ(frb_strerror(FRB_OK), "ok");
   EXPECT_STREQ(frb_strerror(FRB_EFULL), "ring full");
   EXPECT_STREQ(frb_strerror(-1000), "unknown error");

@@ -267,7 +267,8 @@ TEST(ChannelCalls, ContentIsEchoedAndStatusesAreErrors) {
     EXPECT_EQ(r.envelope()->kind(), fr::Kind::Response);
   }
   fb::Status st = c->Call(Echo(0, "fail"), &r);
-  EXPECT_TRUE(ch::IsRemoteStatus(st)) << st.message();
+  EXPECT_EQ(st.code(), fb::Errc::kRemoteStatus) << st.message();
+  EXPECT_TRUE(ch::IsRemoteStatus(st));
   EXPECT_EQ(r.code(), 7);
   EXPECT_STREQ(r.message(), "failed as asked");
   st = c->Call(Echo(0, "throw"), &r);

@@ -35,13 +35,6 @@
 #include "framebridge/segment.hpp"
 #include "framebridge/typed.hpp"
 
-#ifndef F_GET_SEALS
-#define F_GET_SEALS 1034
-#define F_SEAL_SEAL 0x0001
-#define F_SEAL_SHRINK 0x0002
-#define F_SEAL_GROW 0x0004
-#endif
-
 namespace framebridge {
 namespace channel {
 
@@ -105,7 +98,7 @@ class Client {
   }
 
   // Call: build(flatbuffers::FlatBufferBuilder&) -> Message builds the request in place; the response
-  // (verified) is in *out. A non-zero server status returns kErrcRemoteStatus (out holds code and
+  // (verified) is in *out. A non-zero server status returns Errc::kRemoteStatus (out holds code and
   // message); the deadline is Errc::kTimeout; the server's death Errc::kPeerDead.
   template <class Build>
   Status Call(Build&& build, Response* out, const CallOptions& o = CallOptions()) {
@@ -521,7 +514,7 @@ class Client {
     // The bytes moved with the buffer: the verified root is where it was.
     out->env_ = flatbuffers::GetRoot<frames::Envelope>(out->buf_.Get(0));
     if (out->env_->status() != 0) {
-      return Status::Error(kErrcRemoteStatus, "server status %d: %s", out->env_->status(), out->message());
+      return Status::Error(Errc::kRemoteStatus, "server status %d: %s", out->env_->status(), out->message());
     }
     return Status::Ok();
   }

@@ -26,11 +26,10 @@ constexpr const char* kSegmentName = "framebridge-channel";
 constexpr std::uint32_t kDefaultRingBytes = 64u << 10;
 constexpr std::uint32_t kDefaultMaxRingBytes = 16u << 20;
 
-// The code of a Status that carries a server's non-zero gRPC status: Response::code() and
-// Response::message() hold it; the Status message reads "server status <code>: <message>".
-// (status.hpp's Errc has no such value; this one is outside its range.)
-constexpr Errc kErrcRemoteStatus = static_cast<Errc>(-100);
-inline bool IsRemoteStatus(const Status& s) { return s.code() == kErrcRemoteStatus; }
+// Whether a call's Status carries the server's non-zero gRPC status (Errc::kRemoteStatus):
+// Response::code() and Response::message() hold it; the Status message reads
+// "server status <code>: <message>".
+inline bool IsRemoteStatus(const Status& s) { return s.code() == Errc::kRemoteStatus; }
 
 // gRPC status codes carried in Envelope.status.
 namespace code {

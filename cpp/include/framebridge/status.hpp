@@ -33,6 +33,7 @@ enum class Errc : int {
   kWrongKind = -16,       // a ring opened as a mailbox or the reverse
   // -17 is the C ABI's FRB_ENOMEM.
   kCanceled = -18,        // a blocking call was interrupted (Interrupt)
+  kRemoteStatus = -19,    // a channel call's response carried a non-zero status (channel::Response has it)
 };
 
 inline const char* ErrcName(Errc c) {
@@ -55,6 +56,7 @@ inline const char* ErrcName(Errc c) {
     case Errc::kClosed: return "closed";
     case Errc::kWrongKind: return "wrong region kind";
     case Errc::kCanceled: return "canceled";
+    case Errc::kRemoteStatus: return "remote status";
   }
   return "unknown error";
 }
