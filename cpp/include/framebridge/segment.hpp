@@ -31,6 +31,18 @@
 #ifndef MFD_ALLOW_SEALING
 #define MFD_ALLOW_SEALING 0x0002U
 #endif
+// File seals (linux/fcntl.h), for C libraries whose fcntl.h lacks them.
+#ifndef F_ADD_SEALS
+#define F_ADD_SEALS 1033
+#endif
+#ifndef F_GET_SEALS
+#define F_GET_SEALS 1034
+#endif
+#ifndef F_SEAL_SEAL
+#define F_SEAL_SEAL 0x0001
+#define F_SEAL_SHRINK 0x0002
+#define F_SEAL_GROW 0x0004
+#endif
 
 namespace framebridge {
 
@@ -211,9 +223,11 @@ class Segment {
     if (fd < 0) return detail::SysError("create memfd segment: memfd_create", errno);
     Result<Segment> r = Init(fd, size, regions, 1);
     if (!r.ok()) return r;
-#ifdef F_ADD_SEALS
-    fcntl(r->fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
-#endif
+    // Sealed before anyone else can see it: a segment that cannot be sealed is an error, never handed
+    // out unsealed (a peer could shrink it under us: SIGBUS).
+    if (fcntl(r->fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+      return detail::SysError("create memfd segment: seal (F_ADD_SEALS)", errno);
+    }
     r->name_ = name;
     return r;
   }
