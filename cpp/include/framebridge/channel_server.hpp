@@ -13,6 +13,13 @@
 // with no payload; one that throws sends status 13 INTERNAL naming the exception (when exceptions are
 // enabled). Expired requests are dropped unhandled; responses finished after their deadline are dropped.
 // A protocol error closes only its connection.
+//
+// Closing with workers (ServerOptions::workers > 0): requests queued for the workers own a private copy of
+// their envelope but point at their connection, so a connection that ends (client death, protocol error,
+// Server::Close) is freed only when none of its requests is queued or running. Queued requests of a dead
+// connection are dropped without running their handler; the wait is for handlers already running, so it
+// is bounded by how long handlers run: handlers should honour Request::deadline (a response finished
+// after it is dropped anyway). Meanwhile the connection's reader thread, segment and socket stay open.
 #ifndef FRAMEBRIDGE_CHANNEL_SERVER_HPP
 #define FRAMEBRIDGE_CHANNEL_SERVER_HPP
 
@@ -59,7 +66,7 @@ struct ServerOptions {
   std::uint32_t max_ring_bytes = kDefaultMaxRingBytes;
   std::uint32_t max_connections = 1024;
   std::int64_t handshake_timeout_ns = 5000000000;
-  unsigned workers = 0;  // 0: handlers inline on the connection's thread
+  unsigned workers = 0;  // 0: handlers inline on the connection's thread; N: a pool (see "Closing with workers")
   std::int64_t spin_ns = kDefaultSpinNanos;
   std::function<void(const ConnectionEnd&)> on_close;  // called on the connection's thread
 };
