@@ -3,6 +3,7 @@ package channel_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/framebridge/framebridge/channel"
 	"github.com/framebridge/framebridge/frames/fb"
@@ -30,22 +31,47 @@ func TestCallsAllocateNothingInSteadyState(t *testing.T) {
 	if shmtest.Race {
 		t.Skip("the race detector allocates")
 	}
-	s := startServer(t, echo, channel.ListenOptions{})
-	c := dial(t, s.path, channel.DialOptions{})
-	cl := newCaller(64)
-	ctx := context.Background()
-	for i := 0; i < 1000; i++ { // warm up: slot pool, adaptive claim bound
-		if err := c.Call(ctx, &cl.req, cl.read); err != nil {
-			t.Fatal(err)
-		}
+	dctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	// slow makes every response outlast a spin-less caller, so it sleeps.
+	slow := func(ctx context.Context, req *fb.Envelope, reply *channel.Reply) error {
+		time.Sleep(50 * time.Microsecond)
+		return echo(ctx, req, reply)
 	}
-	allocs := testing.AllocsPerRun(2000, func() {
-		if err := c.Call(ctx, &cl.req, cl.read); err != nil {
-			t.Fatal(err)
-		}
-	})
-	if allocs != 0 || cl.got != 64 {
-		t.Fatalf("%v allocations per call (got %d bytes back)", allocs, cl.got)
+	for _, tc := range []struct {
+		name   string
+		ctx    context.Context
+		h      channel.Handler
+		spin   time.Duration
+		sleeps bool
+	}{
+		{"a call without a deadline that spins", context.Background(), echo, 0, false},
+		{"a call with a deadline that spins", dctx, echo, 0, false},
+		{"a call without a deadline that sleeps", context.Background(), slow, -1, true},
+		{"a call with a deadline that sleeps", dctx, slow, -1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, tc.h, channel.ListenOptions{})
+			c := dial(t, s.path, channel.DialOptions{Spin: tc.spin})
+			cl := newCaller(64)
+			for i := 0; i < 1000; i++ { // warm up: slot pool, adaptive claim bound
+				if err := c.Call(tc.ctx, &cl.req, cl.read); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := c.Stats().Sleeps
+			allocs := testing.AllocsPerRun(500, func() {
+				if err := c.Call(tc.ctx, &cl.req, cl.read); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs != 0 || cl.got != 64 {
+				t.Fatalf("%v allocations per call (got %d bytes back)", allocs, cl.got)
+			}
+			if slept := c.Stats().Sleeps - before; tc.sleeps && slept < 500 {
+				t.Fatalf("callers slept %d times in 501 calls: the sleeping path was not measured", slept)
+			}
+		})
 	}
 }
 

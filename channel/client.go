@@ -41,6 +41,7 @@ type ClientStats struct {
 	Sent          uint64 // OneWay requests committed
 	LateResponses uint64 // responses whose correlation id was not pending: dropped
 	Full          uint64 // fail-fast requests refused with ErrFull
+	Sleeps        uint64 // times a caller slept on the response ring (its response outlasted the spin)
 }
 
 // Client is one connection to a channel server. Its methods are safe for
@@ -82,7 +83,7 @@ type Client struct {
 	free    []*call
 	deadErr error
 
-	calls, sent, late, full atomic.Uint64
+	calls, sent, late, full, sleeps atomic.Uint64
 }
 
 // call is one pending call; slots are reused so a call allocates nothing.
@@ -279,7 +280,7 @@ func (c *Client) Err() error {
 
 // Stats returns the client's counters.
 func (c *Client) Stats() ClientStats {
-	return ClientStats{Calls: c.calls.Load(), Sent: c.sent.Load(), LateResponses: c.late.Load(), Full: c.full.Load()}
+	return ClientStats{Calls: c.calls.Load(), Sent: c.sent.Load(), LateResponses: c.late.Load(), Full: c.full.Load(), Sleeps: c.sleeps.Load()}
 }
 
 // watch is the liveness goroutine: it sleeps in the netpoller on the socket,
@@ -317,6 +318,10 @@ func (c *Client) die(err error) {
 	}
 	c.mu.Unlock()
 	c.cancel()
+	// A leader in NextUntil or a writer in AwaitRelease watches c.dead:
+	// wake them (safe even after teardown unmapped the rings).
+	c.r.Wake()
+	c.w.Wake()
 }
 
 // Close ends the connection: calls in flight fail with ErrClosed, the server
@@ -417,9 +422,9 @@ func (c *Client) buildRequest(b *flatbuffers.Builder, e *frames.EnvelopeFields) 
 	}
 }
 
-// send builds and commits one request frame. It first claims without
-// waiting; only a full ring costs a context merging ctx with the
-// connection's life (so the wait also ends when the server dies).
+// send builds and commits one request frame. It claims without waiting;
+// on a full ring it waits for the server to release space (until ctx's
+// deadline, or fails at once for FailFast) and tries again.
 func (c *Client) send(ctx context.Context, req *Request, kind fb.Kind, id uint64) error {
 	var dl int64
 	if d, ok := ctx.Deadline(); ok {
@@ -429,26 +434,35 @@ func (c *Client) send(ctx context.Context, req *Request, kind fb.Kind, id uint64
 	defer c.wmu.Unlock()
 	c.bReq, c.bKind, c.bID, c.bDL = req, kind, id, dl
 	defer func() { c.bReq = nil }()
-	_, err := c.fw.BuildEnvelope(cancelled, c.buildFn)
-	if err == nil {
-		return nil
+	for {
+		since := c.w.Released()
+		_, err := c.fw.BuildEnvelope(cancelled, c.buildFn)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, context.Canceled) {
+			return c.sendErr(ctx, err)
+		}
+		if req.FailFast {
+			c.full.Add(1)
+			return ErrFull
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("channel request: %w", err)
+		}
+		until, polling := waitUntil(ctx)
+		switch err := c.w.AwaitRelease(since, until, &c.dead); {
+		case err == nil:
+		case err == context.DeadlineExceeded:
+			if !polling {
+				return fmt.Errorf("channel request: %w", context.DeadlineExceeded)
+			}
+		case err == shm.ErrStopped:
+			return c.deadError()
+		default:
+			return c.sendErr(ctx, err)
+		}
 	}
-	if !errors.Is(err, context.Canceled) {
-		return c.sendErr(ctx, err)
-	}
-	if req.FailFast {
-		c.full.Add(1)
-		return ErrFull
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("channel request: %w", err)
-	}
-	wctx, stop := c.merged(ctx)
-	defer stop()
-	if _, err = c.fw.BuildEnvelope(wctx, c.buildFn); err != nil {
-		return c.sendErr(ctx, err)
-	}
-	return nil
 }
 
 func (c *Client) sendErr(ctx context.Context, err error) error {
@@ -464,11 +478,24 @@ func (c *Client) sendErr(ctx context.Context, err error) error {
 	return fmt.Errorf("channel request: %w", err)
 }
 
-// merged returns a context done when ctx is or when the connection ends.
-func (c *Client) merged(ctx context.Context) (context.Context, func()) {
-	m, cancel := context.WithCancel(ctx)
-	stop := context.AfterFunc(c.ctx, cancel)
-	return m, func() { stop(); cancel() }
+// cancelPoll bounds each sleep of a caller whose context can be cancelled
+// before its deadline: the ring waits take no context registration (which
+// allocates per context), so such a cancel is seen within cancelPoll. The
+// deadline itself and the connection's end end a sleep at once.
+const cancelPoll = 5 * time.Millisecond
+
+// waitUntil returns the absolute time a ring wait for ctx may last until:
+// ctx's deadline, or sooner by cancelPoll when ctx can be cancelled (polling:
+// a wait that ends then must look at ctx and go on).
+func waitUntil(ctx context.Context) (until time.Time, polling bool) {
+	dl, ok := ctx.Deadline()
+	if ctx.Done() == nil {
+		return dl, false
+	}
+	if p := time.Now().Add(cancelPoll); !ok || p.Before(dl) {
+		return p, true
+	}
+	return dl, false
 }
 
 // await waits for cl's response. Leader/follower: the first caller that
@@ -543,29 +570,18 @@ func (c *Client) resign() {
 // false only if cl was answered by nobody and must wait again (never, in
 // practice: a leader's own response is read by the leader).
 func (c *Client) lead(ctx context.Context, cl *call, read func(*fb.Envelope) error) (done bool, err error) {
-	var wctx context.Context
-	var stop func()
-	defer func() {
-		if stop != nil {
-			stop()
-		}
-	}()
 	for {
 		f, ok, err := c.r.TryNext()
 		if err == nil && !ok {
 			f, ok, err = c.spinNext()
-			if err == nil && !ok {
-				if wctx == nil {
-					switch {
-					case ctx.Done() == nil:
-						wctx = c.ctx // nothing but the connection can end the wait: no allocation
-					case ctx.Err() == nil && !c.dead.Load():
-						wctx, stop = c.merged(ctx)
-					default:
-						wctx = cancelled
-					}
-				}
-				f, err = c.r.Next(wctx)
+		}
+		for err == nil && !ok {
+			until, polling := waitUntil(ctx)
+			c.sleeps.Add(1)
+			if f, err = c.r.NextUntil(until, &c.dead); err == nil {
+				ok = true
+			} else if err == context.DeadlineExceeded && polling && ctx.Err() == nil {
+				err = nil // a cancel poll: ctx is still live, sleep again
 			}
 		}
 		if err != nil {

@@ -31,9 +31,13 @@
 //     or handler returns: copy what you keep (strings.Clone, bytes.Clone).
 //   - A handler's ctx is valid only until the handler returns. Its Done
 //     channel is built on first use (an allocation); Deadline and Err are free.
-//   - A call whose ctx has a Done channel allocates a small merged context
-//     when it has to sleep (its response took longer than the spin budget)
-//     or wait for ring space; calls that never sleep allocate nothing.
+//   - Calls allocate nothing in steady state, also when they sleep for
+//     their response or for ring space: ring waits take an absolute deadline
+//     and the connection's stop word instead of registering with ctx. A
+//     sleeping caller whose ctx is cancelled before its deadline sees the
+//     cancel within 5 ms; the deadline and the connection's end are seen at
+//     once. A request that finds the request ring full pays for a few error
+//     values (the claim that found it full) before it waits.
 //   - With ListenOptions.Workers > 0 each request is copied out of the ring
 //     so that later requests can be read while a handler runs.
 //   - A request whose deadline passed before it was read is dropped, and a

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	flatbuffers "github.com/google/flatbuffers/go"
@@ -53,10 +54,11 @@ type serverConn struct {
 	w   *shm.Writer
 	fw  *frames.Writer
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	mu     sync.Mutex
-	reason error
+	ctx     context.Context
+	cancel  context.CancelFunc
+	stopped atomic.Bool // set by end: a response writer waiting for space stops
+	mu      sync.Mutex
+	reason  error
 
 	// Response building, under wmu; buildFn is bound once.
 	wmu     sync.Mutex
@@ -87,7 +89,9 @@ func (sc *serverConn) end(why error) {
 		sc.reason = why
 	}
 	sc.mu.Unlock()
+	sc.stopped.Store(true)
 	sc.cancel()
+	sc.w.Wake()
 	sc.conn.CloseRead()
 }
 
@@ -95,7 +99,10 @@ func (l *Listener) handle(ctx context.Context, conn *net.UnixConn, h Handler) {
 	defer l.wg.Done()
 	sc, err := l.accept(conn, h)
 	if err != nil {
-		l.refused.Add(1)
+		var ref *refusal
+		if !errors.As(err, &ref) {
+			l.refused.Add(1) // a handshake that failed before an answer
+		}
 		conn.Close()
 		return
 	}
@@ -128,14 +135,24 @@ func (l *Listener) handle(ctx context.Context, conn *net.UnixConn, h Handler) {
 	}
 }
 
-// refuse answers a Hello with a non-OK status.
-func refuse(conn *net.UnixConn, st WelcomeStatus, format string, a ...any) error {
+// refuse answers a Hello with a non-OK status. It counts the refusal before
+// it answers, so a client that has read the answer sees it in Stats.
+func (l *Listener) refuse(conn *net.UnixConn, st WelcomeStatus, format string, a ...any) error {
+	l.refused.Add(1)
 	msg := fmt.Sprintf(format, a...)
 	var b [WelcomeLength]byte
 	welcome{protocol: ProtocolVersion, layout: LayoutVersion, status: st, serverPid: uint32(os.Getpid()), message: msg}.encode(b[:])
 	conn.Write(b[:])
-	return fmt.Errorf("refused: %s: %s", st, msg)
+	return &refusal{st: st, msg: msg}
 }
+
+// refusal is a handshake the server answered with a non-OK status.
+type refusal struct {
+	st  WelcomeStatus
+	msg string
+}
+
+func (r *refusal) Error() string { return fmt.Sprintf("refused: %s: %s", r.st, r.msg) }
 
 // accept runs the server side of the handshake (§2) and sets up the
 // connection's segment.
@@ -152,26 +169,26 @@ func (l *Listener) accept(conn *net.UnixConn, h Handler) (*serverConn, error) {
 		return nil, err
 	}
 	if !l.allowed(cred) {
-		return nil, refuse(conn, StatusPermissionDenied, "uid %d gid %d may not connect (allow-list)", cred.UID, cred.GID)
+		return nil, l.refuse(conn, StatusPermissionDenied, "uid %d gid %d may not connect (allow-list)", cred.UID, cred.GID)
 	}
 	hl, err := decodeHello(in[:n])
 	if err != nil {
-		return nil, refuse(conn, StatusBadRequest, "bad packet: %v", err)
+		return nil, l.refuse(conn, StatusBadRequest, "bad packet: %v", err)
 	}
 	if hl.protocol != ProtocolVersion || hl.layout != LayoutVersion {
-		return nil, refuse(conn, StatusVersionMismatch, "server speaks channel protocol %d layout %d, client sent protocol %d layout %d",
+		return nil, l.refuse(conn, StatusVersionMismatch, "server speaks channel protocol %d layout %d, client sent protocol %d layout %d",
 			ProtocolVersion, LayoutVersion, hl.protocol, hl.layout)
 	}
 	if hl.flags != 0 {
-		return nil, refuse(conn, StatusBadRequest, "unknown flags %#x", hl.flags)
+		return nil, l.refuse(conn, StatusBadRequest, "unknown flags %#x", hl.flags)
 	}
 	if !validRingBytes(hl.requestBytes) || !validRingBytes(hl.respBytes) {
-		return nil, refuse(conn, StatusBadRequest, "ring sizes %d/%d: each must be 0 or a power of two in [%d, %d]",
+		return nil, l.refuse(conn, StatusBadRequest, "ring sizes %d/%d: each must be 0 or a power of two in [%d, %d]",
 			hl.requestBytes, hl.respBytes, MinRingBytes, MaxRingBytes)
 	}
 	if l.active.Add(1) > int64(o.MaxConnections) {
 		l.active.Add(-1)
-		return nil, refuse(conn, StatusBusy, "server at its limit of %d connections", o.MaxConnections)
+		return nil, l.refuse(conn, StatusBusy, "server at its limit of %d connections", o.MaxConnections)
 	}
 	grant := func(want, def uint32) uint32 {
 		if want == 0 {
@@ -183,7 +200,7 @@ func (l *Listener) accept(conn *net.UnixConn, h Handler) (*serverConn, error) {
 	sc, err := l.newConn(conn, cred, h, reqBytes, respBytes)
 	if err != nil {
 		l.active.Add(-1)
-		return nil, refuse(conn, StatusInternal, "%v", err)
+		return nil, l.refuse(conn, StatusInternal, "%v", err)
 	}
 	var b [WelcomeLength]byte
 	welcome{protocol: ProtocolVersion, layout: LayoutVersion, status: StatusOK,
@@ -400,19 +417,21 @@ func (sc *serverConn) respond(wk *worker, req *fb.Envelope, id uint64, status in
 	defer sc.wmu.Unlock()
 	sc.bReply, sc.bReq, sc.bID, sc.bStatus, sc.bMsg = &wk.reply, req, id, status, msg
 	defer func() { sc.bReply, sc.bReq, sc.bMsg = nil, nil, "" }()
-	_, err := sc.fw.BuildEnvelope(cancelled, sc.buildFn)
-	if err != nil && errors.Is(err, context.Canceled) {
-		ctx, cancel := sc.ctx, context.CancelFunc(func() {})
-		if !deadline.IsZero() {
-			ctx, cancel = context.WithDeadline(sc.ctx, deadline)
+	var err error
+	for {
+		since := sc.w.Released()
+		if _, err = sc.fw.BuildEnvelope(cancelled, sc.buildFn); err == nil || !errors.Is(err, context.Canceled) {
+			break
 		}
-		_, err = sc.fw.BuildEnvelope(ctx, sc.buildFn)
-		cancel()
+		// Full: wait for the client to release space, until the deadline.
+		if err = sc.w.AwaitRelease(since, deadline, &sc.stopped); err != nil {
+			break
+		}
 	}
 	switch {
 	case err == nil:
 		return nil
-	case sc.ctx.Err() != nil:
+	case sc.ctx.Err() != nil || err == shm.ErrStopped:
 		return nil // the connection is ending; end() has the reason
 	case errors.Is(err, context.DeadlineExceeded):
 		sc.l.expiredResp.Add(1)
