@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,8 +72,24 @@ func RunChannel(args []string, out *bufio.Writer, stderr io.Writer) int {
 	fs.IntVar(&p.iters, "iters", 10000, "timed calls")
 	fs.IntVar(&p.warmup, "warmup", 1000, "untimed calls")
 	redialMS := fs.Int("redial-ms", 10000, "call-torture: how long to redial after a death")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the command to this file (Go peer only)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "peer:", err)
+			return 2
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "peer:", err)
+			return 2
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	p.deadline = time.Duration(*deadlineMS) * time.Millisecond
 	p.redial = time.Duration(*redialMS) * time.Millisecond
