@@ -275,31 +275,41 @@ func (p *chanRun) callPing() error {
 	return nil
 }
 
+// callTorture keeps K calls in flight, across server deaths and redials,
+// until N calls succeeded or standard input reaches end of file
+// (docs/peers.md, call-torture).
 func (p *chanRun) callTorture() error {
 	c, err := p.dial()
 	if err != nil {
 		return err
 	}
 	p.say("ready")
+	stdinDone := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		close(stdinDone)
+	}()
+	stopping := func() bool {
+		select {
+		case <-stdinDone:
+			return true
+		default:
+			return false
+		}
+	}
 	var next, succeeded atomic.Uint64
 	deaths := 0
 	for {
 		var wg sync.WaitGroup
 		var failed atomic.Uint64
+		var learned atomic.Int64 // CLOCK_REALTIME ns of the first peer-dead failure
 		var bad atomic.Pointer[error]
-		learned := make(chan int64, 1)
-		go func() {
-			select {
-			case <-c.Done():
-				learned <- time.Now().UnixNano()
-			}
-		}()
 		for k := 0; k < p.inflight; k++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				e := newEchoCheck(p.size)
-				for bad.Load() == nil && succeeded.Load() < p.count {
+				for bad.Load() == nil && succeeded.Load() < p.count && !stopping() {
 					ctx, cancel := context.WithTimeout(context.Background(), p.deadline)
 					err := e.call(ctx, c, next.Add(1)-1)
 					cancel()
@@ -307,6 +317,7 @@ func (p *chanRun) callTorture() error {
 					case err == nil:
 						succeeded.Add(1)
 					case errors.Is(err, channel.ErrPeerDead):
+						learned.CompareAndSwap(0, time.Now().UnixNano())
 						failed.Add(1)
 						return
 					default:
@@ -317,23 +328,32 @@ func (p *chanRun) callTorture() error {
 			}()
 		}
 		wg.Wait()
+		// A second response to a call finds its id no longer pending: with
+		// deadlines far away, any dropped response is a duplicate or a stray.
+		if late := c.Stats().LateResponses; late != 0 && bad.Load() == nil {
+			err := fmt.Errorf("connection %d: %d responses matched no pending call (duplicates or strays)", c.Generation(), late)
+			bad.CompareAndSwap(nil, &err)
+		}
 		if e := bad.Load(); e != nil {
 			c.Close()
 			return *e
 		}
-		if succeeded.Load() >= p.count {
+		if learned.Load() == 0 { // every worker stopped: N calls done or stdin closed
 			c.Close()
 			p.say("ok calls=%d deaths=%d", succeeded.Load(), deaths)
 			return nil
 		}
-		t := <-learned
 		deaths++
-		p.say("dead t_ns=%d pending=%d", t, failed.Load())
+		p.say("dead t_ns=%d pending=%d", learned.Load(), failed.Load())
 		c.Close()
 		stop := time.Now().Add(p.redial)
 		for {
 			if c, err = p.dial(); err == nil {
 				break
+			}
+			if stopping() {
+				p.say("ok calls=%d deaths=%d", succeeded.Load(), deaths)
+				return nil
 			}
 			if time.Now().After(stop) {
 				return fmt.Errorf("redial for %v after death %d: %w", p.redial, deaths, err)
