@@ -243,6 +243,28 @@ static jint JNICALL munmap0(JNIEnv *env, jclass cls, jlong address, jlong length
     return munmap((void *)(uintptr_t)address, (size_t)length) < 0 ? -errno : 0;
 }
 
+/*
+ * Replaces a direct buffer's whole mapping (FileChannel.map of a segment, page aligned) with fresh anonymous
+ * zero pages at the same address: the segment's pages are released now (the process no longer maps the
+ * memfd, /proc/PID/maps stops showing it), yet a stale Java reference still reads mapped memory (zeros)
+ * and can never fault. The GC's cleaner later munmaps the same range, which is then this anonymous mapping.
+ */
+static jint JNICALL retireMapping0(JNIEnv *env, jclass cls, jobject buf) {
+    (void)cls;
+    if (buf == NULL) {
+        return -EINVAL;
+    }
+    char *base = (*env)->GetDirectBufferAddress(env, buf);
+    jlong cap = (*env)->GetDirectBufferCapacity(env, buf);
+    long page = sysconf(_SC_PAGESIZE);
+    if (base == NULL || cap <= 0 || page <= 0 || ((uintptr_t)base % (uintptr_t)page) != 0) {
+        return -EINVAL;
+    }
+    size_t len = ((size_t)cap + (size_t)page - 1) / (size_t)page * (size_t)page;
+    void *p = mmap(base, len, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? -errno : 0;
+}
+
 static jobject JNICALL wrap0(JNIEnv *env, jclass cls, jlong address, jlong length) {
     (void)cls;
     if (address <= 0 || length < 0 || length > INT_MAX) {
@@ -658,6 +680,7 @@ static const JNINativeMethod methods[] = {
     {"mmap0", "(IJZ)J", (void *)mmap0},
     {"munmap0", "(JJ)I", (void *)munmap0},
     {"wrap0", "(JJ)Ljava/nio/ByteBuffer;", (void *)wrap0},
+    {"retireMapping0", "(Ljava/nio/ByteBuffer;)I", (void *)retireMapping0},
     {"socketpair0", "([I)I", (void *)socketpair0},
     {"sendFd0", "(II)I", (void *)sendFd0},
     {"recvFd0", "(I)I", (void *)recvFd0},

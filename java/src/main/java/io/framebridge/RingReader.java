@@ -3,6 +3,7 @@ package io.framebridge;
 import io.framebridge.internal.Native;
 import java.nio.ByteBuffer;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The single reader of one ring (Go {@code seg.Reader(ring)}, layout.md §5.3-5.5). {@link #next()} returns
@@ -46,6 +47,7 @@ public final class RingReader implements AutoCloseable {
     private final long owner;
     private final Frame frame;
     private long spinNanos = DEFAULT_SPIN_NANOS;
+    private AtomicBoolean stop;
     private boolean closed;
 
     private long readPos;
@@ -120,6 +122,23 @@ public final class RingReader implements AutoCloseable {
         return this;
     }
 
+    /**
+     * A stop word the caller owns (Go: the {@code stop} of {@code NextUntil}): while it is true, a wait for data
+     * ends at once as if its timeout had passed ({@link #next()} and {@link #next(long, TimeUnit)} return null;
+     * a committed frame is still returned). To end a wait in another thread, set the word, then call
+     * {@link #wakeup()}: the waiter checks the word after it announces itself and before it sleeps, so the wake
+     * cannot be lost. Null (the default) for none. Checking it costs a volatile load per poll while waiting.
+     */
+    public RingReader stopWhen(AtomicBoolean stop) {
+        this.stop = stop;
+        return this;
+    }
+
+    private boolean stopped() {
+        AtomicBoolean s = stop;
+        return s != null && s.get();
+    }
+
     public String ring() {
         return ring;
     }
@@ -145,7 +164,7 @@ public final class RingReader implements AutoCloseable {
         return poll() == FRAME ? frame : null;
     }
 
-    /** The next frame, waiting as long as it takes. */
+    /** The next frame, waiting as long as it takes (null only when the {@link #stopWhen stop word} is set). */
     public Frame next() {
         return next0(-1);
     }
@@ -192,7 +211,7 @@ public final class RingReader implements AutoCloseable {
         if (st == FRAME) {
             return frame;
         }
-        if (timeoutNanos == 0) {
+        if (timeoutNanos == 0 || stopped()) {
             return null;
         }
         long start = System.nanoTime();
@@ -202,6 +221,9 @@ public final class RingReader implements AutoCloseable {
                 st = poll();
                 if (st == FRAME) {
                     return frame;
+                }
+                if (stopped()) {
+                    return null;
                 }
                 if ((i & 63) == 0 && System.nanoTime() - start >= spinNanos) { // the clock every 64 tries
                     break;
@@ -218,6 +240,9 @@ public final class RingReader implements AutoCloseable {
             try {
                 int e = Mem.getIntVolatile(b, dataSignalOff);
                 if (!dataReady(st)) {
+                    if (stopped()) { // after announcing and reading the signal: a stopper's wakeup() bumps it
+                        return null;
+                    }
                     long sleep = st == PENDING ? Layout.LIVENESS_POLL_NANOS : -1;
                     if (timeoutNanos > 0) {
                         long left = timeoutNanos - (System.nanoTime() - start);

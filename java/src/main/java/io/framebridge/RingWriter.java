@@ -3,6 +3,7 @@ package io.framebridge;
 import io.framebridge.internal.Native;
 import java.nio.ByteBuffer;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * A writer of one ring (Go {@code seg.Writer(ring)}): {@link #claim} reserves space for a frame and
@@ -45,6 +46,7 @@ public final class RingWriter implements AutoCloseable {
     private final int token;
     private final Frame frame;
     private long spinNanos = DEFAULT_SPIN_NANOS;
+    private AtomicBoolean stop;
 
     // SPSC writer state (§5.1)
     private long tail;
@@ -201,6 +203,23 @@ public final class RingWriter implements AutoCloseable {
         return this;
     }
 
+    /**
+     * A stop word the caller owns (Go: the {@code stop} of {@code AwaitRelease}): while it is true, a wait for
+     * space ends at once as if its timeout had passed (the claim returns null, also the untimed
+     * {@link #claim(int, int)}; a claim that fits is still made). To end a wait in another thread, set the
+     * word, then call {@link #wakeup()}: the waiter checks it after it announces itself and before it sleeps,
+     * so the wake cannot be lost. Null (the default) for none.
+     */
+    public RingWriter stopWhen(AtomicBoolean stop) {
+        this.stop = stop;
+        return this;
+    }
+
+    private boolean stopped() {
+        AtomicBoolean s = stop;
+        return s != null && s.get();
+    }
+
     public String ring() {
         return ring;
     }
@@ -219,7 +238,10 @@ public final class RingWriter implements AutoCloseable {
         return (int) maxPayload;
     }
 
-    /** Claims {@code n} payload bytes for a frame of {@code type}, waiting as long as the ring is full. */
+    /**
+     * Claims {@code n} payload bytes for a frame of {@code type}, waiting as long as the ring is full (null only
+     * when the {@link #stopWhen stop word} is set).
+     */
     public Frame claim(int type, int n) {
         return claim0(type, n, -1);
     }
@@ -413,6 +435,9 @@ public final class RingWriter implements AutoCloseable {
                 if (spaceReady()) {
                     return true;
                 }
+                if (stopped()) {
+                    return false;
+                }
                 Thread.onSpinWait();
                 if ((i & 63) == 0 && System.nanoTime() - start >= spinNanos) { // the clock every 64 tries
                     break;
@@ -425,6 +450,9 @@ public final class RingWriter implements AutoCloseable {
                 int e = Mem.getIntVolatile(b, spaceSignalOff);
                 if (spaceReady()) {
                     return true;
+                }
+                if (stopped()) { // after announcing and reading the signal: a stopper's wakeup() bumps it
+                    return false;
                 }
                 long ro = Mem.getLongVolatile(b, base + Layout.READER_OWNER_OFFSET);
                 if (Ownership.pid(ro) != 0

@@ -18,9 +18,10 @@ import java.util.List;
  * One shared-memory segment (layout.md §1-2): a memfd or a file under {@code /dev/shm}, mapped once.
  * Mirrors Go's {@code shm.Create}, {@code shm.CreateMemfd}, {@code shm.Attach}, {@code shm.AttachFd}.
  *
- * <p>The mapping is made with {@link FileChannel#map}, so it is unmapped by the garbage collector once
- * nothing references it: a handle used after {@link #close()} reads stale memory but can never fault the
- * JVM. Every header field is validated on attach from one snapshot (see {@link #validate}).
+ * <p>The mapping is made with {@link FileChannel#map}. {@link #close()} releases the shared pages at once
+ * (anonymous zero pages take the mapping's place, so the segment leaves /proc/PID/maps), and the garbage
+ * collector unmaps the range once nothing references it: a handle used after {@link #close()} reads zeros
+ * but can never fault the JVM. Every header field is validated on attach from one snapshot (see {@link #validate}).
  */
 public final class Segment implements AutoCloseable {
     /** Where named segments live. */
@@ -526,7 +527,10 @@ public final class Segment implements AutoCloseable {
         }
     }
 
-    /** Detaches every reader, writer and mailbox opened from this segment and closes the fd. Idempotent. */
+    /**
+     * Detaches every reader, writer and mailbox opened from this segment, closes the fd and releases the
+     * mapping's shared pages (views read zeros afterwards). Idempotent.
+     */
     @Override
     public void close() {
         List<AutoCloseable> hs;
@@ -554,6 +558,17 @@ public final class Segment implements AutoCloseable {
             fd = -1;
             try {
                 Native.close(f);
+            } catch (NativeException e) {
+                if (err == null) {
+                    err = e;
+                } else {
+                    err.addSuppressed(e);
+                }
+            }
+            try {
+                // Release the shared pages now rather than when the GC gets round to the buffer: anonymous
+                // zero pages take the mapping's place, so a stale view reads zeros and never faults.
+                Native.retireMapping(buf);
             } catch (NativeException e) {
                 if (err == null) {
                     err = e;

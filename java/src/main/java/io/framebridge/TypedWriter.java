@@ -124,7 +124,8 @@ public final class TypedWriter {
     }
 
     /** Like {@link #build(int, String, BuildFunction)}; returns -1 (without calling fn) if the ring stays
-     * full for the timeout. (A frame that falls back to a bigger claim waits for that claim's space.)
+     * full for the timeout. (A frame that falls back to a bigger claim waits for that claim's space.) Also -1
+     * when the ring writer's stop word ({@link RingWriter#stopWhen}) ends a wait.
      */
     public int build(int type, String fileIdentifier, BuildFunction fn, long timeout, TimeUnit unit) {
         return build0(type, fileIdentifier, fn, Math.max(0, unit.toNanos(timeout)));
@@ -182,6 +183,9 @@ public final class TypedWriter {
             ByteBuffer built = factory.last; // the builder's buffer now (dataBuffer() wants a finished buffer)
             int n = clampBound(s + PREFIX);
             Frame g = w.claim(type, n); // waits for space even under a timeout: the frame is built
+            if (g == null) {
+                return -1; // the writer's stop word ended the wait: the frame is dropped
+            }
             int at = g.segmentOffset();
             ByteBuffer seg = g.segmentBuffer();
             seg.put(at + n - s, built, built.capacity() - s, s);

@@ -23,6 +23,11 @@ final class Clock {
         return OFFSET + System.nanoTime();
     }
 
+    /** The CLOCK_REALTIME ns at which a {@link System#nanoTime} instant falls (no clock read). */
+    static long realtimeAt(long monotonicNanos) {
+        return OFFSET + monotonicNanos;
+    }
+
     /** The monotonic time at which an absolute realtime deadline falls. */
     static long monotonicAt(long deadlineUnixNano) {
         return deadlineUnixNano - OFFSET;

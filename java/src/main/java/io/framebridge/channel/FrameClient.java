@@ -21,6 +21,8 @@ import io.framebridge.internal.Native;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
@@ -41,21 +43,27 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <p>Many threads may call at once; responses are matched by correlation id. The request ring has one
  * writer per process, so claims are serialised by a lock held only while a frame is built. Responses are
- * read by whichever waiting caller holds the reader role (leader/follower): it spins briefly, then sleeps
- * on the ring; a response for its own call is handed to its handler in place, one for another caller is
- * copied into that caller's reused slot buffer and the caller is unparked. No garbage per call in steady
- * state (what your {@link Body} and {@link ResponseHandler} allocate is yours).
+ * read by whichever waiting caller holds the reader role (leader/follower, taken with one CAS): it polls the
+ * responses ring in a spin loop (reading the clock only every 64 polls), then sleeps on the ring; a
+ * response for its own call is handed to its handler in place, one for another caller is copied into that
+ * caller's reused slot buffer and that caller is unparked if it sleeps. A single caller therefore reads its
+ * own response by spinning on the ring: no lock, no park, no system call per call while the server keeps
+ * up. No garbage per call in steady state (what your {@link Body} and {@link ResponseHandler} allocate is
+ * yours).
  *
  * <p>Liveness (§4): a watcher thread sits in poll on the socket; when the server dies or closes, every
- * pending call fails with {@link PeerDeadException}, sleepers are woken, later calls fail at once, and the
- * segment is released. A stalled server is not dead: calls end at their deadlines. Dial again to
- * reconnect.
+ * pending call fails with {@link PeerDeadException}, callers sleeping on either ring are woken at once
+ * (the rings' stop word is set and their futex words poked), later calls fail at once, and the segment is
+ * released. A stalled server is not dead: calls end at their deadlines. Dial again to reconnect.
  *
  * <p>Caveats: a fail-fast call waits for the request lock like any other, so it may wait behind a
  * blocking caller that is waiting for ring space (at most until that caller's deadline).
  */
 public final class FrameClient implements AutoCloseable {
-    /** How long one sleep of a waiting writer or reader lasts before it re-checks for death (ns). */
+    /**
+     * Longest single sleep of a waiter before it re-checks its state (ns): a backstop only, since the
+     * connection's end sets the rings' stop word and wakes every sleeper at once.
+     */
     static final long SLICE_NANOS = 10_000_000L;
     private static final Object NOT_YET = new Object();
 
@@ -98,7 +106,12 @@ public final class FrameClient implements AutoCloseable {
     private final TypedWriter tw;
     private final RingReader r;
     private final ReentrantLock writeLock = new ReentrantLock();
-    private final ReentrantLock readLock = new ReentrantLock();
+    /** The reader role (leader/follower): 0 free, 1 held. ended() takes it for good before the rings close. */
+    private final AtomicInteger lead = new AtomicInteger();
+    /** Callers parked waiting for a response (a leader that steps down hands the role to one of them). */
+    private final AtomicInteger parkedCallers = new AtomicInteger();
+    /** The rings' stop word: set when the connection ends, so waits on either ring end at once. */
+    private final AtomicBoolean stop = new AtomicBoolean();
     private final EnvelopeReader leaderEr = new EnvelopeReader();
     private final Slot[] slots;
     private final int mask;
@@ -107,7 +120,7 @@ public final class FrameClient implements AutoCloseable {
     private final AtomicReference<String> deadReason = new AtomicReference<>();
     private volatile String localReason;
     private final SocketWatcher watcher;
-    private boolean released; // guarded by both locks
+    private boolean released; // written under writeLock and the reader role
 
     private final AtomicLong calls = new AtomicLong();
     private final AtomicLong sends = new AtomicLong();
@@ -134,8 +147,9 @@ public final class FrameClient implements AutoCloseable {
         RingWriter wr = null;
         RingReader rd = null;
         try {
-            wr = seg.writer(Handshake.REQUESTS).spinNanos(o.spinNanos);
-            rd = seg.reader(Handshake.RESPONSES).spinNanos(o.spinNanos);
+            wr = seg.writer(Handshake.REQUESTS).spinNanos(o.spinNanos).stopWhen(stop);
+            // The leader spins itself (lead()); the ring's own wait only sleeps.
+            rd = seg.reader(Handshake.RESPONSES).spinNanos(0).stopWhen(stop);
         } catch (RuntimeException e) {
             seg.close();
             throw e;
@@ -149,7 +163,7 @@ public final class FrameClient implements AutoCloseable {
             slots[i] = new Slot();
         }
         this.mask = n - 1;
-        this.watcher = new SocketWatcher(sock, "framebridge-client-watch gen=" + generation, this::ended);
+        this.watcher = new SocketWatcher(new SocketFd(sock), "framebridge-client-watch gen=" + generation, this::ended);
     }
 
     /** Dials with default options. */
@@ -289,7 +303,7 @@ public final class FrameClient implements AutoCloseable {
         long deadline = System.nanoTime() + t;
         Slot s = reserve(deadline);
         try {
-            write(request, Kind.Request, s.corr, Clock.realtimeNanos() + t, deadline, failFast);
+            write(request, Kind.Request, s.corr, Clock.realtimeAt(deadline), deadline, t, failFast);
         } catch (RuntimeException | Error e) {
             s.free();
             throw e;
@@ -305,7 +319,8 @@ public final class FrameClient implements AutoCloseable {
             throw new IllegalArgumentException("send timeout " + timeout + " " + unit + ": want > 0");
         }
         checkAlive();
-        write(request, Kind.OneWay, 0, Clock.realtimeNanos() + t, System.nanoTime() + t, failFast);
+        long deadline = System.nanoTime() + t;
+        write(request, Kind.OneWay, 0, Clock.realtimeAt(deadline), deadline, t, failFast);
         sends.incrementAndGet();
     }
 
@@ -342,30 +357,36 @@ public final class FrameClient implements AutoCloseable {
         }
     }
 
-    private void write(Body b, int k, long c, long deadlineUnixNano, long deadline, boolean failFast) {
+    /**
+     * Builds and commits one request under the write lock. {@code firstWait}: how long the first claim may
+     * wait for space (the caller's timeout, measured from just before), so the common case reads no clock here.
+     */
+    private void write(Body b, int k, long c, long deadlineUnixNano, long deadline, long firstWait, boolean failFast) {
         writeLock.lock();
         try {
+            this.body = b;
+            this.kind = k;
+            this.corr = c;
+            this.deadlineUnix = deadlineUnixNano;
+            long wait = failFast ? 0 : firstWait;
             for (;;) {
                 String d = deadReason.get();
                 if (d != null) {
                     throw dead(d);
                 }
-                this.body = b;
-                this.kind = k;
-                this.corr = c;
-                this.deadlineUnix = deadlineUnixNano;
-                long left = deadline - System.nanoTime();
+                if (tw.build(Envelopes.TYPE, Envelopes.FILE_IDENTIFIER, buildFn, wait, TimeUnit.NANOSECONDS) >= 0) {
+                    return;
+                }
+                d = deadReason.get(); // the stop word ended the wait
+                if (d != null) {
+                    throw dead(d);
+                }
                 if (failFast) {
-                    if (tw.build(Envelopes.TYPE, Envelopes.FILE_IDENTIFIER, buildFn, 0, TimeUnit.NANOSECONDS) < 0) {
-                        throw new RingFullException("channel " + path + ": the request ring is full (fail-fast call)");
-                    }
-                    return;
+                    throw new RingFullException("channel " + path + ": the request ring is full (fail-fast call)");
                 }
-                if (left <= 0) {
+                wait = deadline - System.nanoTime();
+                if (wait <= 0) {
                     throw new DeadlineExceededException("channel " + path + ": the request ring stayed full until the deadline");
-                }
-                if (tw.build(Envelopes.TYPE, Envelopes.FILE_IDENTIFIER, buildFn, Math.min(left, SLICE_NANOS), TimeUnit.NANOSECONDS) >= 0) {
-                    return;
                 }
             }
         } finally {
@@ -396,8 +417,8 @@ public final class FrameClient implements AutoCloseable {
 
     @SuppressWarnings("unchecked")
     private <T> T await(Slot s, ResponseHandler<T> h, long deadline) {
-        long spinStart = System.nanoTime();
-        for (int i = 0;; i++) {
+        long spinStart = 0;
+        for (int i = 1;; i++) {
             int st = s.state.get();
             if (st == Slot.DONE) {
                 return finishCopy(s, h);
@@ -406,42 +427,63 @@ public final class FrameClient implements AutoCloseable {
                 s.free();
                 throw dead(deadReason.get());
             }
-            long now = System.nanoTime();
-            if (now - deadline >= 0 && st == Slot.PENDING) {
-                if (s.state.compareAndSet(Slot.PENDING, Slot.FREE)) {
-                    s.waiter = null;
-                    throw new DeadlineExceededException("channel " + path + ": no response before the deadline");
-                }
-                continue; // a response or the death won the race
-            }
-            if (st == Slot.PENDING && readLock.tryLock()) {
+            if (st == Slot.PENDING && lead.get() == 0 && lead.compareAndSet(0, 1)) {
                 Object res;
                 try {
                     res = lead(s, h, deadline);
                 } finally {
-                    readLock.unlock();
-                    promote(s);
+                    lead.set(0);
+                    if (parkedCallers.get() != 0) {
+                        promote();
+                    }
                 }
                 if (res != NOT_YET) {
                     return (T) res;
                 }
+                expireIfPast(s, System.nanoTime(), deadline); // lead() returns when the deadline passed, too
                 continue;
             }
-            if (now - spinStart < spinNanos || st == Slot.DELIVERING) {
+            // A follower: spin, reading the clock every 64 tries, then park until a leader hands over.
+            if ((i & 63) != 0 || st == Slot.DELIVERING) {
                 Thread.onSpinWait();
+                continue;
+            }
+            long now = System.nanoTime();
+            expireIfPast(s, now, deadline);
+            if (spinStart == 0) {
+                spinStart = now;
+            }
+            if (now - spinStart >= spinNanos) {
+                s.parked = true;
+                parkedCallers.incrementAndGet();
+                // Announced before re-checking: a leader that delivers to us or steps down after this sees it.
+                if (s.state.get() == Slot.PENDING && lead.get() != 0) {
+                    LockSupport.parkNanos(this, Math.max(1, Math.min(deadline - now, SLICE_NANOS)));
+                }
+                parkedCallers.decrementAndGet();
+                s.parked = false;
             } else {
-                LockSupport.parkNanos(this, Math.max(1, Math.min(deadline - now, SLICE_NANOS)));
+                Thread.onSpinWait();
             }
         }
     }
 
-    /** After leading: hand the reader role to one waiting caller (it takes it on its next loop). */
-    private void promote(Slot me) {
+    /** Past the deadline and still pending: forget the call (a late response is dropped) and throw. */
+    private void expireIfPast(Slot s, long now, long deadline) {
+        if (now - deadline >= 0 && s.state.get() == Slot.PENDING && s.state.compareAndSet(Slot.PENDING, Slot.FREE)) {
+            s.waiter = null;
+            s.parked = false;
+            throw new DeadlineExceededException("channel " + path + ": no response before the deadline");
+        }
+    }
+
+    /** After leading: hand the reader role to one parked caller (it takes it when it wakes). */
+    private void promote() {
         int n = slots.length;
         int start = promoteFrom;
         for (int k = 0; k < n; k++) {
             Slot o = slots[(start + k) & mask];
-            if (o != me && o.state.get() == Slot.PENDING) {
+            if (o.parked && o.state.get() == Slot.PENDING) {
                 Thread t = o.waiter;
                 if (t != null) {
                     promoteFrom = (start + k + 1) & mask;
@@ -452,30 +494,56 @@ public final class FrameClient implements AutoCloseable {
         }
     }
 
-    /** The reader role: read responses until our own arrives (returns the handler's result) or our slot ends. */
+    /**
+     * The reader role: read responses until our own arrives (returns the handler's result), our slot ends,
+     * the deadline passes, or the connection ends. Spins polling the ring (the clock every 64 polls) for the
+     * spin budget, then sleeps on the ring's futex (woken by the server's commit or by the connection's end).
+     */
     private Object lead(Slot mine, ResponseHandler<?> h, long deadline) {
         if (released) {
             return NOT_YET; // torn down: the slot is FAILED
         }
-        for (;;) {
+        long spinUntil = 0;
+        boolean sleeping = spinNanos == 0;
+        for (int i = 1;; i++) {
             if (mine.state.get() != Slot.PENDING) {
-                return NOT_YET;
-            }
-            long left = deadline - System.nanoTime();
-            if (left <= 0) {
                 return NOT_YET;
             }
             Frame f;
             try {
-                f = r.next(Math.min(left, SLICE_NANOS), TimeUnit.NANOSECONDS);
+                if (!sleeping) {
+                    f = r.tryNext();
+                    if (f == null) {
+                        if ((i & 63) != 0) {
+                            Thread.onSpinWait();
+                            continue;
+                        }
+                        long now = System.nanoTime();
+                        if (now - deadline >= 0 || stop.get()) {
+                            return NOT_YET;
+                        }
+                        if (spinUntil == 0) {
+                            spinUntil = now + spinNanos;
+                        } else if (now - spinUntil >= 0) {
+                            sleeping = true;
+                        }
+                        continue;
+                    }
+                } else {
+                    long left = deadline - System.nanoTime();
+                    if (left <= 0 || stop.get()) {
+                        return NOT_YET;
+                    }
+                    f = r.next(Math.min(left, SLICE_NANOS), TimeUnit.NANOSECONDS);
+                    if (f == null) {
+                        continue;
+                    }
+                }
             } catch (CorruptSegmentException e) {
                 protocolError("corrupt response ring: " + e.getMessage());
                 return NOT_YET;
             } catch (PeerDeadException e) {
                 return NOT_YET;
-            }
-            if (f == null) {
-                continue;
             }
             Object res = dispatch(f, mine, h);
             if (res != NOT_YET) {
@@ -530,7 +598,9 @@ public final class FrameClient implements AutoCloseable {
         r.release();
         Thread t = s.waiter;
         s.state.set(Slot.DONE);
-        LockSupport.unpark(t);
+        if (s.parked) { // it announced itself before it re-checked its state: unpark only then (no syscall otherwise)
+            LockSupport.unpark(t);
+        }
         return NOT_YET;
     }
 
@@ -578,17 +648,18 @@ public final class FrameClient implements AutoCloseable {
         watcher.stop();
     }
 
-    /** First reason wins; fails every pending call and wakes sleepers on both rings. */
+    /** First reason wins; fails every pending call and wakes sleepers on both rings at once. */
     private void markDead(String reason) {
         if (!deadReason.compareAndSet(null, reason)) {
             return;
         }
-        for (Slot s : slots) {
-            if (s.state.get() == Slot.PENDING && s.state.compareAndSet(Slot.PENDING, Slot.FAILED)) {
-                LockSupport.unpark(s.waiter);
-            }
-        }
-        // A leader sleeping on the responses ring or a writer waiting for space re-checks within a slice.
+        stop.set(true);
+        markDeadSweep();
+        // A leader sleeping on the responses ring or a writer waiting for space: the stop word is set, poke
+        // the futex words so they re-check now. The rings stay mapped until ended() closes them, and that
+        // happens only after this (ended() calls markDead first), under the reader role and the write lock.
+        r.wakeup();
+        w.wakeup();
     }
 
     /** The watcher's end of connection: fail everything, then release the rings and the segment. */
@@ -599,13 +670,12 @@ public final class FrameClient implements AutoCloseable {
         markDeadSweep();
         writeLock.lock();
         try {
-            readLock.lock();
-            try {
-                released = true;
-                seg.close(); // closes the writer and reader too; the mapping goes with the last reference
-            } finally {
-                readLock.unlock();
+            // Take the reader role for good: a leader, woken by the stop word, steps down soon.
+            while (!lead.compareAndSet(0, 1)) {
+                LockSupport.parkNanos(50_000);
             }
+            released = true;
+            seg.close(); // closes the writer and reader too, and unmaps the segment
         } finally {
             writeLock.unlock();
         }

@@ -73,6 +73,9 @@ public final class Handshake {
     public static final long MIN_RING = 4096;
     public static final long MAX_RING = 1L << 30;
 
+    /** The connection segment's memfd name, after the library's {@code framebridge:} prefix (§3). */
+    public static final String SEGMENT_NAME = "framebridge-channel";
+
     /** Region names and order of the connection segment (§3). */
     public static final String REQUESTS = "requests";
     public static final String RESPONSES = "responses";

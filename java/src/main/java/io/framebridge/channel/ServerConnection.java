@@ -22,21 +22,28 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * One accepted connection of a {@link FrameServer}: its thread does the handshake (§2), then reads the
- * requests ring in order (§6); a {@link SocketWatcher} ends it when the client goes (§4).
+ * requests ring in order (§6), spinning on the ring before it sleeps like the raw {@code echo} peer (no
+ * system call per request while the client keeps up); a {@link SocketWatcher} ends it when the client goes
+ * (§4). The end of the connection sets the rings' stop word and pokes their futex words, so the reader and
+ * a responder waiting for space return at once; the reader thread then closes the segment, which unmaps it.
  */
 final class ServerConnection implements Runnable {
     private static final long SLICE_NANOS = FrameClient.SLICE_NANOS;
 
     private final FrameServer server;
-    private final int sock;
+    private final SocketFd sock;
     private final Handler handler;
     private final Thread thread;
     private volatile String reason;
     private volatile boolean closed;
+    /** The rings' stop word: set when the connection ends, so waits on either ring end at once. */
+    private final AtomicBoolean stop = new AtomicBoolean();
+    private boolean segClosed; // guarded by this (as are the publications of seg, r, w for wakeRings)
     private SocketWatcher watcher;
     private long generation;
     private int peerPid;
@@ -53,7 +60,7 @@ final class ServerConnection implements Runnable {
 
     ServerConnection(FrameServer server, int sock, Handler handler) {
         this.server = server;
-        this.sock = sock;
+        this.sock = new SocketFd(sock);
         this.handler = handler;
         this.thread = new Thread(this, "framebridge-conn");
         this.thread.setDaemon(true);
@@ -76,12 +83,24 @@ final class ServerConnection implements Runnable {
         if (reason == null) {
             reason = why;
         }
-        closed = true;
+        ending();
         SocketWatcher wt = watcher;
         if (wt != null) {
             wt.stop();
         } else {
-            Native.shutdownRaw(sock); // still in the handshake: its recv returns end of file
+            sock.shutdown(); // still in the handshake: its recv returns end of file (no-op once closed)
+        }
+    }
+
+    /** Marks the connection closed and wakes whoever waits on its rings (the reader, a responder). */
+    private void ending() {
+        closed = true;
+        stop.set(true);
+        synchronized (this) {
+            if (r != null && w != null && !segClosed) {
+                r.wakeup();
+                w.wakeup();
+            }
         }
     }
 
@@ -103,7 +122,7 @@ final class ServerConnection implements Runnable {
             if (reason == null) {
                 reason = why;
             }
-            closed = true;
+            ending();
         });
         watcher.start();
         if (closed) {
@@ -122,7 +141,10 @@ final class ServerConnection implements Runnable {
         }
         writeLock.lock();
         try {
-            seg.close(); // the reader and writer too; clients keep their own mapping until they close
+            synchronized (this) {
+                segClosed = true;
+                seg.close(); // the reader and writer too, and unmaps it; clients keep their own mapping until they close
+            }
         } finally {
             writeLock.unlock();
         }
@@ -134,11 +156,13 @@ final class ServerConnection implements Runnable {
     }
 
     private void teardownRefused() {
-        if (seg != null) {
-            seg.close();
+        synchronized (this) {
+            segClosed = true;
+            if (seg != null) {
+                seg.close();
+            }
         }
-        Native.shutdownRaw(sock);
-        Sock.closeQuietly(sock);
+        sock.close();
         server.ended(this);
     }
 
@@ -147,7 +171,7 @@ final class ServerConnection implements Runnable {
     private boolean refuse(int status, String message) {
         byte[] wel = Handshake.welcome(status, 0, 0, 0, 0, Liveness.SELF_PID, message);
         try {
-            Native.sendPacket(sock, wel, wel.length, -1);
+            Native.sendPacket(sock.fd(), wel, wel.length, -1);
         } catch (RuntimeException e) {
             // the client is gone; nothing to tell
         }
@@ -174,13 +198,13 @@ final class ServerConnection implements Runnable {
     }
 
     private boolean handshake() {
-        int[] cred = Native.peerCred(sock);
+        int[] cred = Native.peerCred(sock.fd());
         peerPid = cred[0];
         peerUid = cred[1];
         byte[] buf = new byte[Native.MAX_PACKET];
         int[] fds = new int[2];
         long deadline = System.nanoTime() + server.opts.handshakeTimeout.toNanos();
-        int n = Sock.recv(sock, buf, fds, deadline, "channel handshake from pid " + peerPid);
+        int n = Sock.recv(sock.fd(), buf, fds, deadline, "channel handshake from pid " + peerPid);
         Sock.closeQuietly(fds[0]); // a Hello carries no descriptor
         if (n == 0) {
             reason = "handshake: the client closed before its Hello";
@@ -223,18 +247,22 @@ final class ServerConnection implements Runnable {
             return refuse(Handshake.STATUS_BUSY, "server is at its limit of " + server.opts.maxConnections + " connections");
         }
         try {
-            seg = Segment.createMemfd("channel", new Spec().ring(Handshake.REQUESTS, RegionKind.SPSC, req)
+            // §3: the memfd is named framebridge-channel (maps show "memfd:framebridge:framebridge-channel").
+            Segment sg = Segment.createMemfd(Handshake.SEGMENT_NAME, new Spec().ring(Handshake.REQUESTS, RegionKind.SPSC, req)
                     .ring(Handshake.RESPONSES, RegionKind.SPSC, resp));
-            r = seg.reader(Handshake.REQUESTS).spinNanos(server.opts.spinNanos);
-            w = seg.writer(Handshake.RESPONSES).spinNanos(server.opts.spinNanos);
-            tw = new TypedWriter(w);
+            synchronized (this) {
+                seg = sg;
+                r = seg.reader(Handshake.REQUESTS).spinNanos(server.opts.spinNanos).stopWhen(stop);
+                w = seg.writer(Handshake.RESPONSES).spinNanos(server.opts.spinNanos).stopWhen(stop);
+                tw = new TypedWriter(w);
+            }
         } catch (RuntimeException e) {
             return refuse(Handshake.STATUS_INTERNAL, "cannot create the connection segment: " + e.getMessage());
         }
         generation = server.nextGeneration();
         long maxFrame = Math.min(Layout.maxPayload(req), Layout.maxPayload(resp));
         byte[] wel = Handshake.welcome(Handshake.STATUS_OK, req, resp, maxFrame, generation, Liveness.SELF_PID, null);
-        Native.sendPacket(sock, wel, wel.length, seg.fd());
+        Native.sendPacket(sock.fd(), wel, wel.length, seg.fd());
         server.accepted.incrementAndGet();
         inlineReq.generation = generation;
         inlineReq.peerPid = peerPid;

@@ -27,6 +27,8 @@ final class Slot {
     /** Written before the volatile store of PENDING, read after a volatile load of it. */
     long corr;
     volatile Thread waiter;
+    /** True while the waiter is (about to be) parked: a leader that delivers to it unparks it only then. */
+    volatile boolean parked;
     byte[] buf = new byte[512];
     ByteBuffer bb = ByteBuffer.wrap(buf).order(ByteOrder.LITTLE_ENDIAN);
     int len;
@@ -42,6 +44,7 @@ final class Slot {
 
     void free() {
         waiter = null;
+        parked = false;
         state.set(FREE);
     }
 }

@@ -8,10 +8,6 @@ import io.framebridge.internal.Native;
 final class Sock {
     private Sock() {}
 
-    static final int ENOTDIR = 20;
-    static final int ENAMETOOLONG = 36;
-    static final int EADDRINUSE = 98;
-    static final int ECONNREFUSED = 111;
     /** sun_path holds 108 bytes with the NUL. */
     static final int MAX_PATH_BYTES = 107;
 
@@ -38,12 +34,12 @@ final class Sock {
         int e = -r;
         String why;
         switch (e) {
-            case EADDRINUSE: why = "another server is listening there (stop it or choose another path)"; break;
+            case Errno.EADDRINUSE: why = "another server is listening there (stop it or choose another path)"; break;
             case Errno.EEXIST: why = "a file that is not a socket exists there (remove it or choose another path)"; break;
             case Errno.ENOENT: why = "its directory does not exist (create it first)"; break;
-            case ENOTDIR: why = "a component of the path is not a directory"; break;
+            case Errno.ENOTDIR: why = "a component of the path is not a directory"; break;
             case Errno.EACCES: why = "permission denied on the directory"; break;
-            case ENAMETOOLONG: why = "the path is longer than " + MAX_PATH_BYTES + " bytes"; break;
+            case Errno.ENAMETOOLONG: why = "the path is longer than " + MAX_PATH_BYTES + " bytes"; break;
             default: why = null;
         }
         throw new NativeException("listen", e, "on " + path + (why == null ? "" : ": " + why));
@@ -59,7 +55,7 @@ final class Sock {
         String why;
         switch (e) {
             case Errno.ENOENT: why = "no server socket there (is the server running, is the path right?)"; break;
-            case ECONNREFUSED: why = "nothing accepts there (the server is gone; restart it)"; break;
+            case Errno.ECONNREFUSED: why = "nothing accepts there (the server is gone; restart it)"; break;
             case Errno.EACCES: why = "permission denied (the socket's mode or directory does not let this user in)"; break;
             default: why = null;
         }

@@ -11,12 +11,12 @@ import java.util.function.Consumer;
  * the fd and closes it when it ends.
  */
 final class SocketWatcher implements Runnable {
-    private final int sock;
+    private final SocketFd sock;
     private final Consumer<String> onEnd;
     private final Thread thread;
     private volatile boolean stopping;
 
-    SocketWatcher(int sock, String name, Consumer<String> onEnd) {
+    SocketWatcher(SocketFd sock, String name, Consumer<String> onEnd) {
         this.sock = sock;
         this.onEnd = onEnd;
         this.thread = new Thread(this, name);
@@ -30,7 +30,7 @@ final class SocketWatcher implements Runnable {
     /** Shuts the socket down (the peer sees end of file; our poll returns). Idempotent. */
     void stop() {
         stopping = true;
-        Native.shutdownRaw(sock);
+        sock.shutdown(); // a no-op once the watcher has closed it: the number may belong to someone else now
     }
 
     /** Waits for the watcher thread to end (it ends soon after {@link #stop()} or the peer's death). */
@@ -47,7 +47,7 @@ final class SocketWatcher implements Runnable {
         int[] fds = new int[2];
         for (;;) {
             // Bounded wait: a backstop should a shutdown ever not wake the poll.
-            int p = Native.pollSocketRaw(sock, 1000);
+            int p = Native.pollSocketRaw(sock.fd(), 1000);
             if (stopping) {
                 reason = "closed locally";
                 break;
@@ -60,7 +60,7 @@ final class SocketWatcher implements Runnable {
                 continue;
             }
             if ((p & Native.POLL_IN) != 0) {
-                int n = Native.recvPacketRaw(sock, junk, fds);
+                int n = Native.recvPacketRaw(sock.fd(), junk, fds);
                 if (n > 0 || fds[0] >= 0) {
                     Sock.closeQuietly(fds[0]);
                     reason = "protocol error: the peer sent a " + n + "-byte packet after the handshake";
@@ -80,8 +80,7 @@ final class SocketWatcher implements Runnable {
         try {
             onEnd.accept(reason);
         } finally {
-            Native.shutdownRaw(sock);
-            Sock.closeQuietly(sock);
+            sock.close();
         }
     }
 }

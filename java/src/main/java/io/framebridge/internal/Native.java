@@ -62,6 +62,8 @@ public final class Native {
 
     static native ByteBuffer wrap0(long address, long length);
 
+    static native int retireMapping0(ByteBuffer buf);
+
     static native int socketpair0(int[] fds);
 
     static native int sendFd0(int sock, int fd);
@@ -208,6 +210,16 @@ public final class Native {
             throw new IllegalArgumentException("wrap: bad address or length " + length);
         }
         return wrap0(address, length);
+    }
+
+    /**
+     * Replaces the mapping under a page-aligned direct buffer (a {@code FileChannel.map} of a whole object) with
+     * anonymous zero pages at the same address: the mapped object is released now (it leaves
+     * /proc/self/maps), while a stale reference to the buffer reads zeros instead of faulting. The GC's cleaner
+     * unmaps the range later as usual.
+     */
+    public static void retireMapping(ByteBuffer buf) {
+        check("mmap(MAP_FIXED|MAP_ANONYMOUS) over a segment", retireMapping0(buf));
     }
 
     /** A connected AF_UNIX stream socket pair (both ends close-on-exec). */

@@ -189,7 +189,15 @@ final class PeerChannel {
         if (pool != null) {
             o.executor(pool, Math.max(64, workers * 4));
         }
-        FrameServer s = FrameServer.listen(socket, o);
+        FrameServer s;
+        try {
+            s = FrameServer.listen(socket, o);
+        } catch (RuntimeException e) {
+            if (pool != null) {
+                pool.shutdownNow();
+            }
+            throw e;
+        }
         try {
             s.serve(new TestService());
             say("ready");
@@ -197,12 +205,14 @@ final class PeerChannel {
                 // serve until standard input reaches end of file
             }
         } finally {
+            // On a failure the exception goes on to run(), which prints FAIL and exits 1: no ok line then.
             s.close();
-            say("ok connections=" + s.accepted() + " calls=" + s.calls() + " expired=" + s.expiredRequests());
             if (pool != null) {
                 pool.shutdownNow();
             }
         }
+        say("ok connections=" + s.accepted() + " calls=" + s.calls() + " expired="
+                + (s.expiredRequests() + s.expiredResponses()));
     }
 
     // ---- the echo call of docs/peers.md ------------------------------------------------------------------

@@ -134,6 +134,8 @@ class ChannelTest {
         String p = start(new FrameServer.Options());
         NativeException e = assertThrows(NativeException.class, () -> FrameServer.listen(p, new FrameServer.Options()));
         assertTrue(e.getMessage().contains("another server is listening"), e.getMessage());
+        assertEquals(Errno.EADDRINUSE, e.errno());
+        assertTrue(e.getMessage().contains("EADDRINUSE"), e.getMessage());
         server.close();
         server = null;
         // a socket file nobody accepts on: bind a listener and drop its fd without unlinking
@@ -151,6 +153,22 @@ class ChannelTest {
         NativeException e3 = assertThrows(NativeException.class,
                 () -> FrameClient.dial(dir.resolve("none.sock").toString(), Duration.ofSeconds(1)));
         assertTrue(e3.getMessage().contains("no server socket"), e3.getMessage());
+        // a stale socket file: connect is refused, and the error says so by name
+        int stale = Native.seqpacketListenRaw(dir.resolve("stale.sock").toString(), 0600, 1);
+        Native.close(stale);
+        NativeException e4 = assertThrows(NativeException.class,
+                () -> FrameClient.dial(dir.resolve("stale.sock").toString(), Duration.ofSeconds(1)));
+        assertEquals(Errno.ECONNREFUSED, e4.errno());
+        assertTrue(e4.getMessage().contains("ECONNREFUSED"), e4.getMessage());
+    }
+
+    @Test
+    void errnoNamesTheSocketErrors() {
+        assertEquals("EADDRINUSE", Errno.name(Errno.EADDRINUSE));
+        assertEquals("ECONNREFUSED", Errno.name(Errno.ECONNREFUSED));
+        assertEquals("ENAMETOOLONG", Errno.name(Errno.ENAMETOOLONG));
+        assertEquals("ENOTDIR", Errno.name(Errno.ENOTDIR));
+        assertEquals("errno 4095", Errno.name(4095));
     }
 
     @Test
