@@ -11,6 +11,7 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 
@@ -126,6 +127,54 @@ class RingTest {
                 assertNotNull(w.tryClaim(1, n));
                 w.commit();
                 assertTrue(s.counters("r").fullStalls() >= 2);
+            }
+        }
+    }
+
+    /**
+     * A stop word ends untimed waits (a reader sleeping for data, a writer sleeping for space) once it is set
+     * and the ring woken; without it those waits would never end (the join would time out). Frames and space
+     * that are there are still handed out while the word is set.
+     */
+    @Test
+    void theStopWordEndsUntimedWaitsForDataAndForSpace() throws Exception {
+        for (RegionKind kind : new RegionKind[] {RegionKind.SPSC, RegionKind.MPSC}) {
+            AtomicBoolean stop = new AtomicBoolean();
+            try (Segment s = seg(kind); RingWriter w = s.writer("r").stopWhen(stop); RingReader r = s.reader("r").stopWhen(stop)) {
+                AtomicReference<Object> got = new AtomicReference<>("still waiting");
+                Thread reader = new Thread(() -> got.set(r.next()));
+                reader.start();
+                while (s.counters("r").readerWaits() == 0) { // it sleeps on the futex now (spun out)
+                    Thread.sleep(1);
+                }
+                stop.set(true);
+                r.wakeup();
+                reader.join(10_000);
+                assertTrue(!reader.isAlive(), "the reader must return once stopped");
+                assertNull(got.get());
+
+                stop.set(false);
+                int n = w.maxPayload();
+                write(w, 1, payload(n, 0));
+                write(w, 1, payload(n - 8, 0));
+                AtomicReference<Object> claimed = new AtomicReference<>("still waiting");
+                Thread writer = new Thread(() -> claimed.set(w.claim(1, n)));
+                writer.start();
+                while (s.counters("r").writerWaits() == 0) {
+                    Thread.sleep(1);
+                }
+                stop.set(true);
+                w.wakeup();
+                writer.join(10_000);
+                assertTrue(!writer.isAlive(), "the writer must return once stopped");
+                assertNull(claimed.get());
+                assertTrue(!w.hasClaim());
+
+                // set, but there is something to hand out: it is handed out
+                assertNotNull(r.next());
+                r.release();
+                assertNotNull(w.claim(1, 8));
+                w.commit();
             }
         }
     }

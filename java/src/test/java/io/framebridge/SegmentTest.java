@@ -25,6 +25,24 @@ class SegmentTest {
         return Layout.REGION_TABLE_OFFSET + i * Layout.REGION_ENTRY_LENGTH;
     }
 
+    static long mappingsNamed(String label) throws Exception {
+        return Files.readAllLines(Path.of("/proc/self/maps")).stream().filter(l -> l.contains("/memfd:" + label)).count();
+    }
+
+    /** close() releases the memfd's pages at once (Go unmaps too); a view kept past close reads zeros, never faults. */
+    @Test
+    void closeReleasesTheMappingAndStaleViewsReadZeros() throws Exception {
+        String label = "framebridge:maptest-" + ProcessHandle.current().pid();
+        Segment s = Segment.createMemfd("maptest-" + ProcessHandle.current().pid(), new Spec().ring("r", RegionKind.SPSC, 4096));
+        ByteBuffer view = s.buffer();
+        assertTrue(view.getLong(Layout.MAGIC_OFFSET) != 0);
+        assertTrue(mappingsNamed(label) >= 1, "mapped while open");
+        s.close();
+        assertEquals(0, mappingsNamed(label), "unmapped by close");
+        assertEquals(0, view.getLong(Layout.MAGIC_OFFSET));
+        s.close(); // idempotent
+    }
+
     @Test
     void createLaysRegionsOutInSpecOrderFromTheSecondPage() {
         try (Segment s = Segment.createMemfd("seg", spec())) {

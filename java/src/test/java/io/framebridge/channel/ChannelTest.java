@@ -287,6 +287,42 @@ class ChannelTest {
         c.close();
     }
 
+    static long channelMappings() throws Exception {
+        return Files.readAllLines(Path.of("/proc/self/maps")).stream()
+                .filter(l -> l.contains("/memfd:") && l.contains(Handshake.SEGMENT_NAME)).count();
+    }
+
+    /**
+     * Back-to-back connections: an ended connection's socket number is soon reused by the next accepted one,
+     * and a late shutdown of the old number used to hang up the new client during its handshake (it saw end of
+     * file instead of a Welcome). Every dial must succeed.
+     */
+    @Test
+    void backToBackConnectionsNeverLoseTheirHandshake() {
+        String p = start(new FrameServer.Options());
+        for (int i = 0; i < 200; i++) {
+            try (FrameClient c = FrameClient.dial(p, Duration.ofSeconds(5))) {
+                assertEquals("k" + i, echo(c, "k" + i, 5000));
+            }
+        }
+        assertEquals(200, server.accepted());
+    }
+
+    /** The segment is the memfd "framebridge-channel" (§3), and both ends unmap it when the connection ends. */
+    @Test
+    void theSegmentIsLabelledAndUnmappedWhenTheConnectionEnds() throws Exception {
+        String p = start(new FrameServer.Options());
+        long before = channelMappings();
+        FrameClient c = FrameClient.dial(p, Duration.ofSeconds(5));
+        assertEquals("m", echo(c, "m", 5000));
+        assertTrue(channelMappings() >= before + 2, "server and client map the segment");
+        c.close();
+        for (int i = 0; i < 1000 && (server.connections() != 0 || channelMappings() != before); i++) {
+            Thread.sleep(10);
+        }
+        assertEquals(before, channelMappings(), "both ends unmapped it");
+    }
+
     @Test
     void aClosedClientFreesItsServerConnection() throws Exception {
         AtomicReference<String> reason = new AtomicReference<>();
