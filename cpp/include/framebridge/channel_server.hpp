@@ -9,7 +9,8 @@
 //
 // Responses: the handler computes, then calls Responder::Reply(build) (or Fail): the response is claimed,
 // built in place by `build` over the claimed ring space (typed::FlatBuffersWriter) and committed in one
-// step, under the connection's response mutex. A handler that returns without replying sends status 0
+// step (under the connection's spin lock when handlers run on workers; inline handlers need none: the
+// connection's thread is the ring's only writer). A handler that returns without replying sends status 0
 // with no payload; one that throws sends status 13 INTERNAL naming the exception (when exceptions are
 // enabled). Expired requests are dropped unhandled; responses finished after their deadline are dropped.
 // A protocol error closes only its connection.
@@ -103,7 +104,8 @@ struct Conn {
   Segment seg;
   Reader reader;
   Writer writer;
-  std::mutex wmu;
+  SpinLock wlock;              // serialises responses written by worker threads
+  bool shared_writer = false;  // workers > 0: handlers on several threads write responses
   typed::FlatBuffersWriter fw{&writer};
   unsigned char* resp_ring = nullptr;
   std::atomic<bool> dead{false};
@@ -114,16 +116,28 @@ struct Conn {
   std::atomic<int> outstanding{0};      // requests queued to or running on workers
   std::thread thread;
 
+  // First reason wins. Runs entirely under dead_mu, as do the handshake's publication of the rings and
+  // the connection's teardown (Release), so a MarkDead from another thread (the monitor, Server::Close)
+  // never touches a socket that was closed (its number may be reused) or a segment that was unmapped.
   void MarkDead(const char* why) {
-    {
-      std::lock_guard<std::mutex> g(dead_mu);
-      if (dead.load(std::memory_order_relaxed)) return;
-      std::snprintf(reason, sizeof reason, "%s", why);
-      dead.store(true, std::memory_order_seq_cst);
-    }
+    std::lock_guard<std::mutex> g(dead_mu);
+    if (dead.load(std::memory_order_relaxed)) return;
+    std::snprintf(reason, sizeof reason, "%s", why);
+    dead.store(true, std::memory_order_seq_cst);
     if (sock >= 0) shutdown(sock, SHUT_RDWR);
     if (reader.valid()) reader.Interrupt();
     if (resp_ring != nullptr) WakeRing(resp_ring, layout::kSpaceSignalOffset);
+  }
+
+  // Close the rings, unmap the segment, close the socket (the connection's thread, once it is dead).
+  void Release() {
+    std::lock_guard<std::mutex> g(dead_mu);
+    writer.Close();
+    reader.Close();
+    resp_ring = nullptr;
+    seg.Close();
+    sock::CloseFd(sock);
+    sock = -1;
   }
 };
 
@@ -336,6 +350,7 @@ class Server {
     }
     std::unique_ptr<detail::Conn> c(new detail::Conn);
     c->sock = fd;
+    c->shared_writer = opts_.workers > 0;
     c->reader.set_spin_nanos(opts_.spin_ns);
     detail::Conn* p = c.get();
     live_.fetch_add(1);
@@ -383,7 +398,7 @@ class Server {
     if (p.nfds != 0) return refuse(WS::kBadRequest, "Hello carried %d descriptors, want none", p.nfds);
     // Credentials after the Hello is read: closing with an unread packet would reset the connection
     // and the client would lose the Welcome saying why.
-    if (!sock::PeerCred(c->sock, &c->cred).ok()) return refuse(WS::kInternal, "SO_PEERCRED failed");
+    if (!sock::PeerCred(c->sock, &c->cred).ok()) return refuse(WS::kInternal, "%s", "SO_PEERCRED failed");
     if (!Allowed(c->cred)) {
       return refuse(WS::kPermissionDenied, "uid %u gid %u is not allowed", c->cred.uid, c->cred.gid);
     }
@@ -397,7 +412,7 @@ class Server {
       return refuse(WS::kVersionMismatch, "server speaks layout %u, client sent %u", handshake::kLayoutVersion, h.layout_version);
     }
     if ((h.flags & ~handshake::kKnownHelloFlags) != 0) return refuse(WS::kBadRequest, "unknown Hello flags 0x%x", h.flags);
-    if (!h.reserved_zero) return refuse(WS::kBadRequest, "Hello reserved bytes 24..63 are not zero");
+    if (!h.reserved_zero) return refuse(WS::kBadRequest, "%s", "Hello reserved bytes 24..63 are not zero");
     std::uint32_t req = h.request_ring_bytes == 0 ? opts_.request_ring_bytes : h.request_ring_bytes;
     std::uint32_t resp = h.response_ring_bytes == 0 ? opts_.response_ring_bytes : h.response_ring_bytes;
     if (!ValidRing(req) || !ValidRing(resp)) {
@@ -411,19 +426,27 @@ class Server {
     spec.rings.push_back({kResponsesRing, RegionKind::kSPSC, resp});
     Result<Segment> seg = Segment::CreateMemfd(kSegmentName, spec);
     if (!seg.ok()) return refuse(WS::kInternal, "create segment: %s", seg.status().message());
-    c->seg = std::move(seg.value());
     const int want = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
-    const int seals = fcntl(c->seg.fd(), F_GET_SEALS);
-    if (seals < 0 || (seals & want) != want) return refuse(WS::kInternal, "could not seal the segment");
-    Result<Reader> rd = Reader::Open(c->seg, kRequestsRing);
+    const int seals = fcntl(seg->fd(), F_GET_SEALS);
+    if (seals < 0 || (seals & want) != want) return refuse(WS::kInternal, "%s", "could not seal the segment");
+    Result<Reader> rd = Reader::Open(*seg, kRequestsRing);
     if (!rd.ok()) return refuse(WS::kInternal, "open requests: %s", rd.status().message());
-    c->reader = std::move(rd.value());
-    c->reader.set_spin_nanos(opts_.spin_ns);
-    Result<Writer> wr = Writer::Open(c->seg, kResponsesRing);
+    Result<Writer> wr = Writer::Open(*seg, kResponsesRing);
     if (!wr.ok()) return refuse(WS::kInternal, "open responses: %s", wr.status().message());
-    c->writer = std::move(wr.value());
-    c->writer.set_spin_nanos(opts_.spin_ns);
-    c->resp_ring = c->seg.base() + c->seg.region(1).offset;
+    {
+      // Published under dead_mu: MarkDead (any thread) reads them.
+      std::lock_guard<std::mutex> g(c->dead_mu);
+      if (c->dead.load(std::memory_order_relaxed)) {
+        std::snprintf(why, why_len, "%s", c->reason);
+        return false;  // Server::Close meanwhile; rd, wr and seg close here
+      }
+      c->reader = std::move(rd.value());
+      c->reader.set_spin_nanos(opts_.spin_ns);
+      c->writer = std::move(wr.value());
+      c->writer.set_spin_nanos(opts_.spin_ns);
+      c->resp_ring = seg->base() + seg->region(1).offset;
+      c->seg = std::move(seg.value());
+    }
     handshake::Welcome w;
     w.request_ring_bytes = req;
     w.response_ring_bytes = resp;
@@ -452,11 +475,7 @@ class Server {
       e.reason = why;
       opts_.on_close(e);
     }
-    c->writer.Close();
-    c->reader.Close();
-    c->seg.Close();
-    sock::CloseFd(c->sock);
-    c->sock = -1;
+    c->Release();
     live_.fetch_sub(1);
     c->finished.store(true);
   }
@@ -639,7 +658,15 @@ Status Responder::Send(std::int32_t status, const char* message, Build& build) {
     std::uint64_t head_seen;
     Status st;
     {
-      std::lock_guard<std::mutex> g(c->wmu);
+      struct Guard {
+        detail::Conn* c;
+        explicit Guard(detail::Conn* conn) : c(conn) {
+          if (c->shared_writer) c->wlock.lock();
+        }
+        ~Guard() {
+          if (c->shared_writer) c->wlock.unlock();
+        }
+      } g(c);
       head_seen = atomics::LoadAcquire<std::uint64_t>(c->resp_ring, layout::kHeadPositionOffset);
 #if defined(__cpp_exceptions)
       try {
