@@ -4,13 +4,16 @@
 // `requests` and `responses` with the granted capacities, sealed F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL)
 // and starts one monitor thread that polls the socket: its end of file is the server's death.
 //
-// Calls: a request is claimed, built in place and committed under a mutex held only while the frame is
-// built. Responses are read by whichever waiting caller is the leader (leader/follower): a caller whose
-// response has not come tries to become the leader, reads the response ring itself (spin, then sleep on
-// the ring's eventcount), copies each response into a private buffer, verifies it (flatbuffers Verifier)
-// and hands it to its caller's slot by swapping buffers (no copy, no allocation once the buffers have
-// grown). With one caller there is no thread hand-off at all. Followers sleep on a futex word of their
-// own slot; a leader that leaves wakes one follower to take over.
+// Calls: a request is claimed, built in place and committed under a spin lock held only while the frame
+// is built (no system call unless another thread holds it). Responses are read by whichever waiting
+// caller is the leader (leader/follower): a caller whose response has not come tries to become the
+// leader and reads the response ring itself (spin, then sleep on the ring's eventcount). The leader
+// copies each response into its own Response's buffer and verifies it there (flatbuffers Verifier;
+// docs/schemas.md: the server could still change the ring's bytes); its own response stays where it is,
+// another caller's is handed to that caller's slot by swapping buffers (no copy, no allocation once the
+// buffers have grown). With one caller there is no hand-off at all: one copy, one verification, no
+// mutex, no system call while the server answers within the spin budget. Followers sleep on a futex
+// word of their own slot; a leader that leaves wakes one follower to take over.
 //
 // Slot states (Slot::tag): 0 free; id pending; id|kBusy a leader is filling it; id|kDone delivered. A
 // caller that gives up (deadline) CASes id -> 0, so a response arriving later finds no pending id and is
@@ -379,19 +382,26 @@ class Client {
       std::uint64_t head_seen;
       Status st;
       {
-        std::lock_guard<std::mutex> g(wmu_);
+        std::lock_guard<detail::SpinLock> g(wlock_);
         head_seen = atomics::LoadAcquire<std::uint64_t>(req_ring_, layout::kHeadPositionOffset);
-        st = fw_.Build(
-            [&](flatbuffers::FlatBufferBuilder& b) {
-              const Message m = build(b);
-              return detail::FinishEnvelope(b, m, kind, id, unix_dl, 0, 0);
-            },
-            Deadline::Try());
+        auto full = [&](flatbuffers::FlatBufferBuilder& b) {
+          const Message m = build(b);
+          return detail::FinishEnvelope(b, m, kind, id, unix_dl, 0, 0);
+        };
+#if defined(__cpp_exceptions)
+        try {
+          st = fw_.Build(full, Deadline::Try());
+        } catch (...) {
+          (void)writer_.Abort();  // the claim must not stay open
+          throw;
+        }
+#else
+        st = fw_.Build(full, Deadline::Try());
+#endif
+        // Counted under the lock: a plain increment, no read-modify-write.
+        if (st.ok()) calls_.store(calls_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       }
-      if (st.ok()) {
-        calls_.fetch_add(1, std::memory_order_relaxed);
-        return st;
-      }
+      if (st.ok()) return st;
       if (st.code() != Errc::kFull) return st.Wrap("call: write request");
       if (!counted_full) full_.fetch_add(1, std::memory_order_relaxed), counted_full = true;
       if (o.fail_fast) return Status::Error(Errc::kFull, "call: the request ring is full (fail-fast)");
@@ -416,12 +426,13 @@ class Client {
     for (;;) {
       Frame f;
       if (!reader_.TryNext(&f).ok()) break;
-      Dispatch(f);
+      Dispatch(f, 0, &scratch_);
     }
     Resign();
   }
 
   Status Await(Slot* s, std::uint64_t id, Response* out, Deadline dl) {
+    out->env_ = nullptr;
     for (;;) {
       const std::uint64_t t = s->tag.load(std::memory_order_acquire);
       if (t == (id | kDone)) return Finish(s, out);
@@ -438,85 +449,101 @@ class Client {
       }
       std::uint32_t z = 0;
       if (leader_.compare_exchange_strong(z, 1, std::memory_order_acq_rel)) {
-        Lead(s, id, dl);
+        const bool mine = Lead(s, id, dl, out);
         Resign();
+        if (mine) return Own(out);
       } else {
         Follow(s, id, dl);
       }
     }
   }
 
-  // Read responses until ours is delivered, the deadline passes or the connection dies.
-  void Lead(Slot* s, std::uint64_t id, Deadline dl) {
+  // Read responses until ours is delivered (true: into out's buffer; false: to our slot, or not at all
+  // when the deadline passed or the connection died).
+  bool Lead(Slot* s, std::uint64_t id, Deadline dl, Response* out) {
     for (;;) {
-      if (s->tag.load(std::memory_order_acquire) == (id | kDone) || dead_.load(std::memory_order_acquire)) return;
+      if (s->tag.load(std::memory_order_acquire) == (id | kDone) || dead_.load(std::memory_order_acquire)) return false;
       Frame f;
       Status st = reader_.Next(dl, &f);
       if (st.ok()) {
-        Dispatch(f);
+        if (Dispatch(f, id, &out->buf_)) return true;
         continue;
       }
-      if (st.code() == Errc::kTimeout) return;
+      if (st.code() == Errc::kTimeout) return false;
       if (st.code() == Errc::kCanceled) continue;
       char reason[300];
       std::snprintf(reason, sizeof reason, "protocol error: responses ring: %s", st.message());
       MarkDead(reason);
-      return;
+      return false;
     }
   }
 
-  // Verify one response frame and hand it to its slot.
-  void Dispatch(const Frame& f) {
+  // Copy one response frame into *buf (the leader's), verify it and release it from the ring. The
+  // leader's own response (correlation id `self`) stays in *buf and frees its slot: returns true.
+  // Another pending call's is handed to its slot by swapping buffers (*buf receives the slot's old one).
+  bool Dispatch(const Frame& f, std::uint64_t self, typed::detail::Buffer* buf) {
     if (f.type != typed::kTypeFlatBuffers) {
       reader_.Release();
       char reason[128];
       std::snprintf(reason, sizeof reason, "protocol error: frame of type %u on the responses ring, want 16", f.type);
       MarkDead(reason);
-      return;
+      return false;
     }
     const frames::Envelope* env = nullptr;
-    Status st = detail::CopyAndVerify(f.data, f.size, &scratch_, &env);
+    Status st = detail::CopyAndVerify(f.data, f.size, buf, &env);
     reader_.Release();
     if (!st) {
       char reason[300];
       std::snprintf(reason, sizeof reason, "protocol error: response: %s", st.message());
       MarkDead(reason);
-      return;
+      return false;
     }
     if (env->kind() != frames::Kind::Response) {
       char reason[128];
       std::snprintf(reason, sizeof reason, "protocol error: envelope of kind %d on the responses ring, want Response",
                     static_cast<int>(env->kind()));
       MarkDead(reason);
-      return;
+      return false;
     }
     const std::uint64_t id = env->correlation_id();
     if (id == 0 || id >= kBusy) {
       late_.fetch_add(1, std::memory_order_relaxed);
-      return;
+      return false;
     }
     Slot* s = &slots_[id & mask_];
+    if (id == self) {
+      // Our own slot: only its caller (we) gives it up, so it is still pending. Free it.
+      s->tag.store(0, std::memory_order_release);
+      return true;
+    }
     std::uint64_t e = id;
     if (!s->tag.compare_exchange_strong(e, id | kBusy, std::memory_order_acq_rel)) {
       late_.fetch_add(1, std::memory_order_relaxed);  // not pending: late, a duplicate, or never sent
-      return;
+      return false;
     }
-    std::swap(s->buf, scratch_);
+    std::swap(s->buf, *buf);
     s->tag.store(id | kDone, std::memory_order_seq_cst);
     s->word.fetch_add(1, std::memory_order_seq_cst);
     if (s->sleeping.load(std::memory_order_seq_cst) != 0) sys::FutexWakeAll(&s->word);
+    return false;
   }
 
-  Status Finish(Slot* s, Response* out) {
-    std::swap(out->buf_, s->buf);
-    s->tag.store(0, std::memory_order_release);
-    HandOff();
-    // The bytes moved with the buffer: the verified root is where it was.
+  // The leader read its own response into out's buffer (Dispatch verified it there).
+  Status Own(Response* out) {
     out->env_ = flatbuffers::GetRoot<frames::Envelope>(out->buf_.Get(0));
     if (out->env_->status() != 0) {
       return Status::Error(Errc::kRemoteStatus, "server status %d: %s", out->env_->status(), out->message());
     }
     return Status::Ok();
+  }
+
+  // A leader delivered our response to our slot: take its buffer (the bytes moved with it, so the
+  // verified root is where it was).
+  Status Finish(Slot* s, Response* out) {
+    std::swap(out->buf_, s->buf);
+    s->tag.store(0, std::memory_order_release);
+    HandOff();
+    return Own(out);
   }
 
   void Resign() {
@@ -588,12 +615,12 @@ class Client {
   std::atomic<bool> dead_{false};
   char dead_reason_[320] = {};
   // Writing requests.
-  std::mutex wmu_;
+  detail::SpinLock wlock_;
   typed::FlatBuffersWriter fw_;
   std::atomic<std::uint64_t> next_id_{1};
   // Reading responses.
   std::atomic<std::uint32_t> leader_{0};
-  typed::detail::Buffer scratch_;  // the leader's
+  typed::detail::Buffer scratch_;  // the leader's, when it drains responses without a Response of its own
   std::unique_ptr<Slot[]> slots_;
   std::uint64_t mask_ = 0;
   std::mutex sleep_mu_;

@@ -4,6 +4,9 @@
 #ifndef FRAMEBRIDGE_CHANNEL_COMMON_HPP
 #define FRAMEBRIDGE_CHANNEL_COMMON_HPP
 
+#include <sched.h>
+
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 
@@ -53,6 +56,27 @@ struct Message {
 };
 
 namespace detail {
+
+// The lock a ring's writing threads share, held only while one frame is claimed, built and committed
+// (never while waiting for space or a response): test-and-test-and-set with a pause, yielding the CPU
+// every 128 turns so a preempted holder can run. Uncontended: one exchange and one store, no system call.
+class SpinLock {
+ public:
+  void lock() noexcept {
+    for (unsigned i = 1;; ++i) {
+      if (!held_.load(std::memory_order_relaxed) && !held_.exchange(true, std::memory_order_acquire)) return;
+      if (i % 128 == 0) {
+        sched_yield();
+      } else {
+        atomics::CpuRelax();
+      }
+    }
+  }
+  void unlock() noexcept { held_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> held_{false};
+};
 
 // CLOCK_MONOTONIC deadline -> Envelope.deadline_unix_nano (CLOCK_REALTIME; 0 = none).
 inline std::int64_t ToUnixDeadline(Deadline dl) {
