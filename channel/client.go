@@ -599,8 +599,9 @@ func (c *Client) lead(ctx context.Context, cl *call, read func(*fb.Envelope) err
 			return true, c.deadError()
 		}
 		if mine {
-			c.resign()
-			c.mu.Lock()
+			c.mu.Lock() // resign and free the slot under one lock
+			c.leading = false
+			c.handoffLocked()
 			c.freeLocked(cl)
 			c.mu.Unlock()
 			return true, res
