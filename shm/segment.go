@@ -324,6 +324,13 @@ func Attach(name string, opts ...AttachOptions) (*Segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("attach segment %q: %w", name, mapOpenErr(err))
 	}
+	// A named segment of another user was planted or is not ours to use; a
+	// descriptor (AttachFd) was handed over on purpose, e.g. by a channel
+	// server of another uid that allows us.
+	if st, err := sys.Fstat(fd); err == nil && st.UID != uint32(os.Getuid()) && os.Getuid() != 0 {
+		sys.Close(fd)
+		return nil, fmt.Errorf("attach segment %q: %w: segment belongs to uid %d", name, ErrPermission, st.UID)
+	}
 	s, err := attachFd(fd, o)
 	if err != nil {
 		sys.Close(fd)
@@ -335,7 +342,8 @@ func Attach(name string, opts ...AttachOptions) (*Segment, error) {
 
 // AttachFd maps the segment open on fd (a memfd received from a peer, or any
 // file holding a segment image). The Segment owns a duplicate of fd; the
-// caller still owns fd.
+// caller still owns fd. Unlike Attach it accepts a segment of another uid:
+// whoever passed the descriptor chose to share it.
 func AttachFd(fd int, opts ...AttachOptions) (*Segment, error) {
 	var o AttachOptions
 	if len(opts) > 0 {
@@ -357,9 +365,6 @@ func attachFd(fd int, o AttachOptions) (*Segment, error) {
 	st, err := sys.Fstat(fd)
 	if err != nil {
 		return nil, err
-	}
-	if st.UID != uint32(os.Getuid()) && os.Getuid() != 0 {
-		return nil, fmt.Errorf("%w: segment belongs to uid %d", ErrPermission, st.UID)
 	}
 	if st.Size < HeaderLength {
 		return nil, corrupt("", "file size", 0, uint64(max(st.Size, 0)), "smaller than the 4096-byte header")
