@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdio>
@@ -14,6 +16,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "framebridge/channel.hpp"
@@ -463,9 +466,40 @@ int Script(const Opts& o) {
   return 0;
 }
 
+// With deadlines far away, a response that matched no pending call is a duplicate or a stray: FAIL.
+void CheckNoStrays(const ch::Client& c) {
+  const std::uint64_t late = c.counters().late_responses;
+  if (late != 0) {
+    Fail("connection gen %" PRIu64 ": %" PRIu64 " responses matched no pending call (duplicates or strays)", c.generation(),
+         late);
+  }
+}
+
+// Set once standard input reaches end of file (or fails): call-torture's signal to stop.
+std::atomic<bool> g_stdin_eof{false};
+
+// Read standard input to its end on a detached thread, then set g_stdin_eof.
+void WatchStdin() {
+  std::thread([] {
+    char buf[256];
+    for (;;) {
+      const ssize_t n = read(0, buf, sizeof buf);
+      if (n > 0 || (n < 0 && errno == EINTR)) continue;
+      break;
+    }
+    g_stdin_eof.store(true, std::memory_order_release);
+  }).detach();
+}
+
+bool Stopping() { return g_stdin_eof.load(std::memory_order_acquire); }
+
+// call-torture (docs/peers.md): K calls in flight across server deaths and redials, until N calls
+// succeeded or standard input reaches end of file; then the calls in flight finish (or fail with
+// kPeerDead: a death, reported as such) and it prints `ok calls=N deaths=D`.
 int Torture(const Opts& o) {
   auto c = DialOrFail(o);
   Say("ready\n");
+  WatchStdin();
   const std::uint64_t k = o.inflight == 0 ? 8 : o.inflight;
   std::vector<ch::PendingCall> pend(k);
   std::vector<std::uint64_t> idx(k);
@@ -474,7 +508,9 @@ int Torture(const Opts& o) {
   std::uint64_t started = 0, done = 0;  // positions in the window
   while (ok < o.count) {
     bool dead = false;
-    while (!dead && started - done < k && ok + (started - done) < o.count) {
+    const bool stopping = Stopping();
+    if (stopping && done == started) break;  // nothing in flight: finished
+    while (!stopping && !dead && started - done < k && ok + (started - done) < o.count) {
       const std::size_t s = started % k;
       ch::CallOptions co;
       co.deadline = fb::Deadline::After(10000000000);
@@ -513,11 +549,16 @@ int Torture(const Opts& o) {
       if (st.code() != fb::Errc::kPeerDead) Fail("pending call %" PRIu64 " after death: %s", idx[s], st.message());
       ++failed;
     }
+    CheckNoStrays(*c);
     ++deaths;
     Say("dead t_ns=%" PRId64 " pending=%" PRIu64 "\n", t, failed);
     c.reset();
     const fb::Deadline until = fb::Deadline::After(static_cast<std::int64_t>(o.redial_ms) * 1000000);
     for (;;) {
+      if (Stopping()) {
+        Say("ok calls=%" PRIu64 " deaths=%" PRIu64 "\n", ok, deaths);
+        return 0;
+      }
       ch::DialOptions d;
       d.spin_ns = o.spin_ns;
       auto r = ch::Client::Dial(o.socket, fb::Deadline::After(1000000000), d);
@@ -529,6 +570,7 @@ int Torture(const Opts& o) {
       fb::sys::SleepNanos(1000000);
     }
   }
+  CheckNoStrays(*c);
   Say("ok calls=%" PRIu64 " deaths=%" PRIu64 "\n", ok, deaths);
   return 0;
 }
