@@ -24,6 +24,12 @@ type EnvelopeFields struct {
 	Trace         flatbuffers.UOffsetT // a TraceContext
 	PayloadType   fb.Payload
 	Payload       flatbuffers.UOffsetT // a table of PayloadType
+
+	// Raw, when non-nil (empty included), makes the payload Raw{data: Raw},
+	// laid out by BuildEnvelope itself like the Envelope table: no builder
+	// work at all for a Raw payload. PayloadType and Payload must then be
+	// left zero. The bytes are copied into the frame.
+	Raw []byte
 }
 
 // Envelope field ids (vtable slot 4+2*id) of schemas/frame.fbs; TestSchemaTables
@@ -54,9 +60,27 @@ type envelopeLayout struct {
 	at    [envFields]uint16
 	vsize int
 	tsize int
+	raw   int // Raw: bytes of Raw.data; -1: no hand-laid Raw
 }
 
+// A hand-laid Raw payload sits between the Envelope table and the body:
+//
+//	Raw vtable: 6, 8, 4 (u16 each) | Raw table (4-aligned): soffset i32 = 6,
+//	uoffset u32 = 4 -> | vector: length u32 | data | pad to 4 (zero)
+//
+// rawVtable is the Raw vtable's size, rawTable the table's.
+const (
+	rawVtable = 6
+	rawTable  = 8
+)
+
 func (e *EnvelopeFields) layout() (l envelopeLayout) {
+	l.raw = -1
+	ptype, payload := e.PayloadType, e.Payload != 0
+	if e.Raw != nil {
+		l.raw = len(e.Raw)
+		ptype, payload = fb.PayloadRaw, true
+	}
 	o := 4 // the soffset
 	put := func(id, size int) {
 		l.at[id] = uint16(o)
@@ -71,7 +95,7 @@ func (e *EnvelopeFields) layout() (l envelopeLayout) {
 	if e.Trace != 0 {
 		put(envTrace, 4)
 	}
-	if e.Payload != 0 {
+	if payload {
 		put(envPayload, 4)
 	}
 	if o&7 != 0 && (e.Sequence != 0 || e.CorrelationID != 0 || e.DeadlineUnixNano != 0) {
@@ -89,7 +113,7 @@ func (e *EnvelopeFields) layout() (l envelopeLayout) {
 	if e.Kind != 0 {
 		put(envKind, 1)
 	}
-	if e.PayloadType != 0 {
+	if ptype != 0 {
 		put(envPayloadType, 1)
 	}
 	l.tsize = o
@@ -101,12 +125,25 @@ func (e *EnvelopeFields) layout() (l envelopeLayout) {
 	return l
 }
 
-// size is the most bytes the envelope takes in front of the body.
-func (l *envelopeLayout) size() int { return l.vsize + l.tsize + 7 }
+// size is the most bytes the envelope (and a hand-laid Raw) takes in front
+// of the body.
+func (l *envelopeLayout) size() int {
+	n := l.vsize + l.tsize + 7
+	if l.raw >= 0 {
+		n += rawVtable + rawTable + 4 + l.raw + 3
+	}
+	return n
+}
 
 // check rejects offsets that cannot be objects of a body of body bytes: the
 // builder's offsets count from the end and objects are 4-aligned.
 func (e *EnvelopeFields) check(body int) error {
+	if e.Raw != nil && (e.Payload != 0 || e.PayloadType != 0) {
+		return fmt.Errorf("frames: EnvelopeFields.Raw is set with PayloadType %d and Payload %d: leave them zero", e.PayloadType, e.Payload)
+	}
+	if len(e.Raw) > maxBuffer/2 {
+		return fmt.Errorf("frames: EnvelopeFields.Raw of %d bytes", len(e.Raw))
+	}
 	for _, f := range [...]struct {
 		name string
 		off  flatbuffers.UOffsetT
@@ -125,12 +162,29 @@ func (e *EnvelopeFields) check(body int) error {
 func (e *EnvelopeFields) place(l *envelopeLayout, view []byte, body int) (int, bool) {
 	n := len(view)
 	te := n - body
+	rt, vs := 0, 0 // the Raw table and its vector
+	if l.raw >= 0 {
+		vs = (te - l.raw - 4) &^ 3
+		rt = vs - rawTable
+		te = rt - rawVtable // the Envelope table ends here at the latest
+	}
 	p := (te - l.tsize) &^ 7
 	vt := p - l.vsize
 	if vt < prefixLen {
 		return 0, false
 	}
 	le := binary.LittleEndian
+	if l.raw >= 0 {
+		rv := te
+		le.PutUint16(view[rv:], rawVtable)
+		le.PutUint16(view[rv+2:], rawTable)
+		le.PutUint16(view[rv+4:], 4) // Raw.data's offset in its table
+		le.PutUint32(view[rt:], uint32(rt-rv))
+		le.PutUint32(view[rt+4:], uint32(vs-(rt+4)))
+		le.PutUint32(view[vs:], uint32(l.raw))
+		d := vs + 4 + copy(view[vs+4:], e.Raw)
+		clear(view[d : n-body]) // padding
+	}
 	le.PutUint16(view[vt:], uint16(l.vsize))
 	le.PutUint16(view[vt+2:], uint16(l.tsize))
 	slots := view[vt+4 : p]
@@ -157,6 +211,9 @@ func (e *EnvelopeFields) place(l *envelopeLayout, view []byte, body int) (int, b
 	}
 	if a := l.at[envPayloadType]; a != 0 {
 		t[a] = byte(e.PayloadType)
+		if l.raw >= 0 {
+			t[a] = byte(fb.PayloadRaw)
+		}
 	}
 	// uoffsets are relative to where they are stored; the targets lie in
 	// the body, after the table, so they are positive.
@@ -167,7 +224,12 @@ func (e *EnvelopeFields) place(l *envelopeLayout, view []byte, body int) (int, b
 	}
 	ref(envStatusMessage, e.StatusMessage)
 	ref(envTrace, e.Trace)
-	ref(envPayload, e.Payload)
+	if l.raw >= 0 {
+		a := int(l.at[envPayload])
+		le.PutUint32(t[a:], uint32(rt-(p+a)))
+	} else {
+		ref(envPayload, e.Payload)
+	}
 	return p, true
 }
 

@@ -146,7 +146,8 @@ func (fw *Writer) BuildFrame(ctx context.Context, build func(b *flatbuffers.Buil
 // BuildEnvelope builds one Envelope frame (type 16) in place, as BuildFrame
 // does, but lays out the Envelope table itself instead of through the
 // builder's StartObject/Add/EndObject, which cost most of a small frame's
-// build. build sets e's scalars and builds whatever the envelope refers to —
+// build; so is a Raw payload given as EnvelopeFields.Raw. When build builds
+// nothing with b, only the bytes the envelope takes are committed. build sets e's scalars and builds whatever the envelope refers to —
 // status message, trace, payload — with b, storing their offsets in e (b is
 // BuildFrame's: it must not start a table it does not end, and build must not
 // call Finish). The frame is an ordinary FlatBuffers Envelope that any reader
@@ -180,6 +181,11 @@ func (fw *Writer) BuildEnvelope(ctx context.Context, build func(b *flatbuffers.B
 	}
 	l := e.layout()
 	if len(b.Bytes) == n-prefixLen && &b.Bytes[0] == &view[prefixLen] {
+		if m := alignUp(prefixLen+l.size(), Align); body == 0 && m < n {
+			// Nothing built at the end of the claim: commit only what the
+			// envelope (and a hand-laid Raw) takes, as EncodeEnvelope does.
+			view, n = view[:m:m], m
+		}
 		if root, ok := e.place(&l, view, body); ok {
 			writePrefix(view, root)
 			claimed = false
