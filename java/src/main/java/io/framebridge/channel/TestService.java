@@ -1,5 +1,6 @@
 package io.framebridge.channel;
 
+import com.google.flatbuffers.ByteVector;
 import com.google.flatbuffers.FlatBufferBuilder;
 import io.framebridge.frames.EnvelopeReader;
 import io.framebridge.frames.fb.MediaChunk;
@@ -21,6 +22,7 @@ public final class TestService implements Handler {
         Request req;
         byte[] scratch = new byte[1024];
         final Tensor tensor = new Tensor();
+        final ByteVector bytes = new ByteVector();
 
         @Override
         public void build(FlatBufferBuilder b, Fields f) {
@@ -28,14 +30,15 @@ public final class TestService implements Handler {
             f.sequence(req.envelope().sequence());
             switch (er.payloadType()) {
                 case Payload.Raw: {
-                    Raw raw = er.raw();
-                    int n = raw.dataLength();
+                    // Through a reused ByteVector: one vtable lookup, not one per byte as Raw.data(k) does.
+                    ByteVector v = er.raw().dataVector(bytes);
+                    int n = v == null ? 0 : v.length();
                     byte[] s = grow(n);
                     for (int k = 0; k < n; k++) {
-                        s[k] = (byte) raw.data(k);
+                        s[k] = v.get(k);
                     }
-                    int v = b.createByteVector(s, 0, n);
-                    f.payload(Payload.Raw, Raw.createRaw(b, v));
+                    int vec = b.createByteVector(s, 0, n);
+                    f.payload(Payload.Raw, Raw.createRaw(b, vec));
                     break;
                 }
                 case Payload.ModelRequest: {

@@ -484,7 +484,21 @@ final class PeerChannel {
         long deaths = 0;
         FrameClient c = FrameClient.dial(socket, Duration.ofSeconds(10), clientOptions());
         say("ready");
-        while (ok.get() < count) {
+        // Stops (after the calls in flight finish or fail) when standard input reaches end of file.
+        java.util.concurrent.atomic.AtomicBoolean eof = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread stdinWatch = new Thread(() -> {
+            try {
+                while (stdin.read() >= 0) {
+                    // wait for end of file
+                }
+            } catch (IOException e) {
+                // treat a broken stdin as end of file
+            }
+            eof.set(true);
+        }, "stdin-eof");
+        stdinWatch.setDaemon(true);
+        stdinWatch.start();
+        while (ok.get() < count && !eof.get()) {
             AtomicLong pending = new AtomicLong();
             AtomicReference<String> fail = new AtomicReference<>();
             FrameClient cc = c;
@@ -492,7 +506,7 @@ final class PeerChannel {
             for (int t = 0; t < k; t++) {
                 ts[t] = new Thread(() -> {
                     EchoCall e = new EchoCall(size);
-                    while (fail.get() == null && ok.get() < count) {
+                    while (fail.get() == null && ok.get() < count && !eof.get()) {
                         long i = next.getAndIncrement();
                         try {
                             e.at(i).check(cc, deadlineMs);
@@ -517,11 +531,12 @@ final class PeerChannel {
                 break;
             }
             deaths++;
-            say("dead t_ns=" + (System.currentTimeMillis() * 1_000_000L) + " pending=" + pending.get());
+            java.time.Instant learned = java.time.Instant.now(); // CLOCK_REALTIME, microsecond resolution
+            say("dead t_ns=" + (learned.getEpochSecond() * 1_000_000_000L + learned.getNano()) + " pending=" + pending.get());
             c.close();
             long until = System.nanoTime() + redialMs * 1_000_000L;
             c = null;
-            while (c == null) {
+            while (c == null && !eof.get()) {
                 try {
                     c = FrameClient.dial(socket, Duration.ofSeconds(1), clientOptions());
                 } catch (RuntimeException e) {
@@ -532,7 +547,9 @@ final class PeerChannel {
                 }
             }
         }
-        c.close();
+        if (c != null) {
+            c.close();
+        }
         say("ok calls=" + ok.get() + " deaths=" + deaths);
     }
 }
