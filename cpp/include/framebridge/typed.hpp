@@ -25,6 +25,7 @@
 #include <new>
 
 #include "flatbuffers/flatbuffers.h"
+#include "framebridge/envelope.hpp"
 #include "framebridge/frames/frame_generated.h"
 #include "framebridge/ring.hpp"
 #include "framebridge/status.hpp"
@@ -227,6 +228,42 @@ class FlatBuffersWriter {
       if (committed != nullptr) *committed = m;
       return Status::Ok();
     }
+  }
+
+  // Lay out the Envelope `f` by hand (envelope.hpp: no builder, no gap) in a claim of exactly its size
+  // and commit it. With f.raw, fill(std::uint8_t* dst) writes the Raw payload's f.raw_size bytes into the
+  // claim first (it is not called otherwise; if it throws, the claim is aborted). Waits for space until dl.
+  template <class Fill>
+  Status BuildEnvelope(const EnvelopeFields& f, Fill&& fill, Deadline dl = Deadline::Never(),
+                       std::size_t* committed = nullptr) {
+    const EnvelopeLayout l(f);
+    if (!l.ok || l.size > w_->max_payload()) {
+      return Status::Error(Errc::kTooLarge, "envelope of %zu bytes exceeds the ring's MaxPayload %zu",
+                           l.ok ? l.size : l.end, w_->max_payload());
+    }
+    Claimed c;
+    Status st = w_->Claim(kTypeFlatBuffers, l.size, dl, &c);
+    if (!st) return st.Wrap("claim envelope");
+    std::uint8_t* raw = LayEnvelope(c.data, l, f);
+    if (raw != nullptr) {
+#if defined(__cpp_exceptions)
+      try {
+        fill(raw);
+      } catch (...) {
+        (void)w_->Abort();
+        throw;
+      }
+#else
+      fill(raw);
+#endif
+    }
+    st = w_->Commit(l.size);
+    if (!st) return st;
+    ++stats_.frames;
+    stats_.bytes += l.size;
+    stats_.built += l.end;
+    if (committed != nullptr) *committed = l.size;
+    return Status::Ok();
   }
 
   const Stats& stats() const { return stats_; }
