@@ -184,3 +184,63 @@ func TestFailFastSendsFillTheRingWithErrFull(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestALongCallKeepsItsIDWhileThousandsOfCallsPassIt(t *testing.T) {
+	release := make(chan struct{})
+	h := func(ctx context.Context, req *fb.Envelope, reply *channel.Reply) error {
+		if string(channel.RawData(req)) == "slow" {
+			<-release
+		}
+		return echo(ctx, req, reply)
+	}
+	s := startServer(t, h, channel.ListenOptions{Workers: 2})
+	c := dial(t, s.path, channel.DialOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	slow := make(chan error, 1)
+	go func() { slow <- echoCall(ctx, c, 7, []byte("slow")) }()
+	// Thousands of ids go by while the slow call's stays taken: the pending
+	// table must neither reuse it nor deliver another response to it.
+	for i := uint64(0); i < 3000; i++ {
+		if err := echoCall(ctx, c, 100+i, payload(i, 1+int(i%100))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	if err := <-slow; err != nil {
+		t.Fatalf("the slow call: %v", err)
+	}
+	if st := c.Stats(); st.Calls != 3001 || st.LateResponses != 0 {
+		t.Fatalf("client stats %+v, want 3001 calls and no late response", st)
+	}
+}
+
+func TestCallsThatOverfillBothRingsAllComplete(t *testing.T) {
+	// 1 KiB requests and responses through 4 KiB rings from 32 callers: the
+	// request ring is often full while responses wait in a full response
+	// ring. A caller that waits for request space must not hold the lead
+	// (the server waits for the responses to be read before it reads on).
+	s := startServer(t, echo, channel.ListenOptions{})
+	c := dial(t, s.path, channel.DialOptions{RequestRingBytes: 4096, ResponseRingBytes: 4096})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for g := uint64(0); g < 32; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := uint64(0); i < 50; i++ {
+				if err := echoCall(ctx, c, g<<32|i, payload(g+i, 1024)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}

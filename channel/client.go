@@ -75,15 +75,27 @@ type Client struct {
 	leadEnv  fb.Envelope // the leader's view of the frame it reads
 	closeErr error
 
-	mu      sync.Mutex
-	pending map[uint64]*call
-	nextID  uint64
-	leading bool    // a caller is reading the response ring
-	waitq   []*call // followers, newest last; stale entries are skipped
-	free    []*call
-	deadErr error
+	mu sync.Mutex
+	// pending holds the calls awaiting a response at pending[id&(len-1)]:
+	// ids count up, skipping any whose slot is taken, and the table grows
+	// when half full, so a lookup is one index and one compare.
+	pending  []*call
+	npending int
+	nextID   uint64
+	leading  bool    // a caller is reading the response ring
+	waitq    []*call // followers, newest last; stale entries are skipped
+	free     []*call
+	deadErr  error
+	calls    uint64 // under mu
 
-	calls, sent, late, full, sleeps atomic.Uint64
+	// held: the leader has read frames it has not released yet (its own
+	// response, read in place). The next leader releases them before it
+	// waits, off the round trip's critical path. Owned by the leader.
+	// Only a leader with no other call pending keeps them (held across
+	// calls); every other way out of the lead releases them.
+	held bool
+
+	sent, late, full, sleeps atomic.Uint64
 }
 
 // call is one pending call; slots are reused so a call allocates nothing.
@@ -250,7 +262,7 @@ func newClient(conn *net.UnixConn, seg *shm.Segment, wl welcome, opts DialOption
 		conn: conn, seg: seg, w: w, fw: frames.NewWriter(w), r: r, spin: max(spin, 0),
 		generation: wl.generation, serverPid: int(wl.serverPid),
 		reqBytes: wl.requestBytes, respBytes: wl.respBytes,
-		done: make(chan struct{}), pending: make(map[uint64]*call),
+		done: make(chan struct{}), pending: make([]*call, 64),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.buildFn = c.buildRequest
@@ -280,7 +292,10 @@ func (c *Client) Err() error {
 
 // Stats returns the client's counters.
 func (c *Client) Stats() ClientStats {
-	return ClientStats{Calls: c.calls.Load(), Sent: c.sent.Load(), LateResponses: c.late.Load(), Full: c.full.Load(), Sleeps: c.sleeps.Load()}
+	c.mu.Lock()
+	calls := c.calls
+	c.mu.Unlock()
+	return ClientStats{Calls: calls, Sent: c.sent.Load(), LateResponses: c.late.Load(), Full: c.full.Load(), Sleeps: c.sleeps.Load()}
 }
 
 // watch is the liveness goroutine: it sleeps in the netpoller on the socket,
@@ -314,7 +329,9 @@ func (c *Client) die(err error) {
 	}
 	c.dead.Store(true)
 	for _, cl := range c.pending {
-		signal(cl)
+		if cl != nil {
+			signal(cl)
+		}
 	}
 	c.mu.Unlock()
 	c.cancel()
@@ -357,13 +374,22 @@ func (c *Client) Call(ctx context.Context, req *Request, read func(*fb.Envelope)
 	if c.dead.Load() {
 		return c.deadError()
 	}
-	cl := c.register()
-	if err := c.send(ctx, req, fb.KindRequest, cl.id); err != nil {
+	cl, lead := c.register()
+	if err := c.send(ctx, req, fb.KindRequest, cl.id, &lead); err != nil {
 		c.mu.Lock()
-		delete(c.pending, cl.id)
+		if lead {
+			c.leading = false
+			c.handoffLocked()
+		}
+		c.removeLocked(cl)
 		c.freeLocked(cl)
 		c.mu.Unlock()
 		return err
+	}
+	if lead {
+		if done, err := c.lead(ctx, cl, read); done {
+			return err
+		}
 	}
 	return c.await(ctx, cl, read)
 }
@@ -375,27 +401,71 @@ func (c *Client) Send(ctx context.Context, req *Request) error {
 	if c.dead.Load() {
 		return c.deadError()
 	}
-	if err := c.send(ctx, req, fb.KindOneWay, 0); err != nil {
+	if err := c.send(ctx, req, fb.KindOneWay, 0, nil); err != nil {
 		return err
 	}
 	c.sent.Add(1)
 	return nil
 }
 
-func (c *Client) register() *call {
+// register makes a call pending under a fresh correlation id and, when
+// nobody reads the response ring, makes its caller the leader (lead): one
+// lock for both, the single caller's usual case.
+func (c *Client) register() (cl *call, lead bool) {
 	c.mu.Lock()
-	var cl *call
 	if n := len(c.free); n > 0 {
 		cl = c.free[n-1]
 		c.free = c.free[:n-1]
 	} else {
 		cl = &call{wake: make(chan struct{}, 1)}
 	}
-	c.nextID++
+	if 2*(c.npending+1) > len(c.pending) {
+		c.growLocked()
+	}
+	mask := uint64(len(c.pending) - 1)
+	for {
+		c.nextID++
+		if c.nextID != 0 && c.pending[c.nextID&mask] == nil {
+			break
+		}
+	}
 	cl.id = c.nextID
-	c.pending[cl.id] = cl
+	c.pending[cl.id&mask] = cl
+	c.npending++
+	if !c.leading {
+		c.leading, lead = true, true
+	}
 	c.mu.Unlock()
-	return cl
+	return cl, lead
+}
+
+// growLocked doubles the pending table. Two pending ids that share a slot
+// of the new table would share one of the old: none do.
+func (c *Client) growLocked() {
+	t := make([]*call, 2*len(c.pending))
+	mask := uint64(len(t) - 1)
+	for _, p := range c.pending {
+		if p != nil {
+			t[p.id&mask] = p
+		}
+	}
+	c.pending = t
+}
+
+// lookupLocked returns the pending call with correlation id id, or nil.
+func (c *Client) lookupLocked(id uint64) *call {
+	if p := c.pending[id&uint64(len(c.pending)-1)]; p != nil && p.id == id {
+		return p
+	}
+	return nil
+}
+
+// removeLocked makes cl no longer pending (if it is).
+func (c *Client) removeLocked(cl *call) {
+	if i := cl.id & uint64(len(c.pending)-1); c.pending[i] == cl {
+		c.pending[i] = nil
+		c.npending--
+	}
 }
 
 // freeLocked returns a slot whose id is no longer pending to the pool.
@@ -413,7 +483,11 @@ func (c *Client) freeLocked(cl *call) {
 func (c *Client) buildRequest(b *flatbuffers.Builder, e *frames.EnvelopeFields) {
 	req := c.bReq
 	e.Sequence, e.Kind, e.CorrelationID, e.DeadlineUnixNano = req.Sequence, c.bKind, c.bID, c.bDL
-	e.PayloadType, e.Payload = req.payload(b)
+	if req.Build == nil && req.Raw != nil {
+		e.Raw = req.Raw // laid out by BuildEnvelope, without the builder
+	} else {
+		e.PayloadType, e.Payload = req.payload(b)
+	}
 	if req.Traceparent != "" {
 		tp := b.CreateString(req.Traceparent)
 		fb.TraceContextStart(b)
@@ -424,13 +498,25 @@ func (c *Client) buildRequest(b *flatbuffers.Builder, e *frames.EnvelopeFields) 
 
 // send builds and commits one request frame. It claims without waiting;
 // on a full ring it waits for the server to release space (until ctx's
-// deadline, or fails at once for FailFast) and tries again.
-func (c *Client) send(ctx context.Context, req *Request, kind fb.Kind, id uint64) error {
+// deadline, or fails at once for FailFast) and tries again. A leader (*lead)
+// resigns before it waits: the server may be waiting for it to read
+// responses before it reads more requests.
+func (c *Client) send(ctx context.Context, req *Request, kind fb.Kind, id uint64, lead *bool) error {
 	var dl int64
 	if d, ok := ctx.Deadline(); ok {
 		dl = d.UnixNano()
 	}
-	c.wmu.Lock()
+	switch {
+	case lead == nil || !*lead:
+		c.wmu.Lock()
+	case !c.wmu.TryLock():
+		// Another caller builds, or waits for space with the lock held:
+		// a leader does not wait for it (the server may be waiting for
+		// responses to be read).
+		c.resign()
+		*lead = false
+		c.wmu.Lock()
+	}
 	defer c.wmu.Unlock()
 	c.bReq, c.bKind, c.bID, c.bDL = req, kind, id, dl
 	defer func() { c.bReq = nil }()
@@ -449,6 +535,10 @@ func (c *Client) send(ctx context.Context, req *Request, kind fb.Kind, id uint64
 		}
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("channel request: %w", err)
+		}
+		if lead != nil && *lead {
+			c.resign()
+			*lead = false
 		}
 		until, polling := waitUntil(ctx)
 		switch err := c.w.AwaitRelease(since, until, &c.dead); {
@@ -512,7 +602,7 @@ func (c *Client) await(ctx context.Context, cl *call, read func(*fb.Envelope) er
 			return c.finish(cl, read)
 		case c.deadErr != nil:
 			err := c.deadErr
-			delete(c.pending, cl.id)
+			c.removeLocked(cl)
 			c.freeLocked(cl)
 			c.mu.Unlock()
 			return err
@@ -535,7 +625,7 @@ func (c *Client) await(ctx context.Context, cl *call, read func(*fb.Envelope) er
 				c.mu.Unlock()
 				return c.finish(cl, read)
 			}
-			delete(c.pending, cl.id)
+			c.removeLocked(cl)
 			c.freeLocked(cl)
 			c.handoffLocked() // a leadership offer may have been ours
 			c.mu.Unlock()
@@ -558,7 +648,10 @@ func (c *Client) handoffLocked() {
 	}
 }
 
+// resign gives up the lead (leader only), releasing the frames it holds:
+// the next leader may be a while coming, and the server may need the space.
 func (c *Client) resign() {
+	c.releaseHeld()
 	c.mu.Lock()
 	c.leading = false
 	c.handoffLocked()
@@ -570,9 +663,11 @@ func (c *Client) resign() {
 // false only if cl was answered by nobody and must wait again (never, in
 // practice: a leader's own response is read by the leader).
 func (c *Client) lead(ctx context.Context, cl *call, read func(*fb.Envelope) error) (done bool, err error) {
+	c.releaseHeld() // while the server works on our request
 	for {
 		f, ok, err := c.r.TryNext()
 		if err == nil && !ok {
+			c.releaseHeld()
 			f, ok, err = c.spinNext()
 		}
 		for err == nil && !ok {
@@ -588,18 +683,31 @@ func (c *Client) lead(ctx context.Context, cl *call, read func(*fb.Envelope) err
 			c.resign()
 			return true, c.leadErr(ctx, cl, err)
 		}
-		mine, res, perr := c.dispatch(f, cl, read)
+		c.held = true
+		mine, perr := c.dispatch(f, cl)
 		if perr != nil {
+			c.releaseHeld()
 			c.resign()
 			c.protocolError(perr)
 			c.mu.Lock()
-			delete(c.pending, cl.id)
+			c.removeLocked(cl)
 			c.freeLocked(cl)
 			c.mu.Unlock()
 			return true, c.deadError()
 		}
 		if mine {
-			c.mu.Lock() // resign and free the slot under one lock
+			// Read in place; the frame stays held until the next leader
+			// releases it. Then resign, unregister and free under one lock
+			// (only this goroutine removes its own call: no lookup needed).
+			res := result(&c.leadEnv, read)
+			c.mu.Lock()
+			c.removeLocked(cl)
+			c.calls++
+			if c.npending > 0 {
+				// Others wait: the server may need this space for their
+				// responses while no caller leads (all of them sending).
+				c.releaseHeld()
+			}
 			c.leading = false
 			c.handoffLocked()
 			c.freeLocked(cl)
@@ -607,9 +715,18 @@ func (c *Client) lead(ctx context.Context, cl *call, read func(*fb.Envelope) err
 			return true, res
 		}
 		if ctx.Err() != nil || c.dead.Load() {
+			c.releaseHeld()
 			c.resign()
 			return true, c.leadErr(ctx, cl, ctx.Err())
 		}
+	}
+}
+
+// releaseHeld releases the response frames leaders have read (leader only).
+func (c *Client) releaseHeld() {
+	if c.held {
+		c.r.Release()
+		c.held = false
 	}
 }
 
@@ -617,7 +734,7 @@ func (c *Client) lead(ctx context.Context, cl *call, read func(*fb.Envelope) err
 func (c *Client) leadErr(ctx context.Context, cl *call, cause error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.pending, cl.id)
+	c.removeLocked(cl)
 	c.freeLocked(cl)
 	switch {
 	case c.deadErr != nil:
@@ -633,61 +750,65 @@ func (c *Client) leadErr(ctx context.Context, cl *call, cause error) error {
 	c.deadErr = err
 	c.dead.Store(true)
 	for _, p := range c.pending {
-		signal(p)
+		if p != nil {
+			signal(p)
+		}
 	}
 	c.cancel()
 	c.conn.CloseRead()
 	return err
 }
 
-// spinNext re-polls the response ring for the spin budget.
+// spinNext re-polls the response ring for the spin budget. The clock is
+// read only once the first 64 polls found nothing: a response that is
+// already on its way costs no clock read.
 func (c *Client) spinNext() (shm.Frame, bool, error) {
 	if c.spin <= 0 {
 		return shm.Frame{}, false, nil
 	}
-	start := time.Now()
+	var start time.Time
 	for i := 1; ; i++ {
 		f, ok, err := c.r.TryNext()
 		if ok || err != nil {
 			return f, ok, err
 		}
 		if i&63 == 0 {
-			if c.dead.Load() || time.Since(start) >= c.spin {
+			if start.IsZero() {
+				start = time.Now()
+			} else if c.dead.Load() || time.Since(start) >= c.spin {
 				return shm.Frame{}, false, nil
 			}
 		}
 	}
 }
 
-// dispatch handles one response frame: the leader's own is read in place;
-// another caller's is copied to its slot; an unknown one is counted. The
-// frame is released before dispatch returns.
-func (c *Client) dispatch(f shm.Frame, cl *call, read func(*fb.Envelope) error) (mine bool, res, perr error) {
-	defer c.r.Release()
+// dispatch handles one response frame (read, not yet released): the
+// leader's own (mine) is left in c.leadEnv to be read in place; another
+// caller's is copied to its slot; an unknown one is counted.
+func (c *Client) dispatch(f shm.Frame, cl *call) (mine bool, perr error) {
 	if f.Type != frames.TypeFlatBuffers {
-		return false, nil, fmt.Errorf("response frame of type %d, want %d", f.Type, frames.TypeFlatBuffers)
+		return false, fmt.Errorf("response frame of type %d, want %d", f.Type, frames.TypeFlatBuffers)
 	}
 	env := &c.leadEnv
 	if err := frames.Open(f.Data, env); err != nil {
-		return false, nil, fmt.Errorf("response envelope: %w", err)
+		return false, fmt.Errorf("response envelope: %w", err)
 	}
 	if k := env.Kind(); k != fb.KindResponse {
-		return false, nil, fmt.Errorf("response frame of kind %s, want Response", k)
+		return false, fmt.Errorf("response frame of kind %s, want Response", k)
 	}
 	id := env.CorrelationId()
+	if id == cl.id {
+		return true, nil
+	}
 	c.mu.Lock()
-	p := c.pending[id]
+	p := c.lookupLocked(id)
 	if p == nil {
 		c.mu.Unlock()
 		c.late.Add(1)
-		return false, nil, nil
+		return false, nil
 	}
-	delete(c.pending, id)
-	c.calls.Add(1)
-	if p == cl {
-		c.mu.Unlock()
-		return true, result(env, read), nil
-	}
+	c.removeLocked(p)
+	c.calls++
 	if cap(p.buf) < len(f.Data) {
 		p.buf = make([]byte, len(f.Data))
 	}
@@ -696,7 +817,7 @@ func (c *Client) dispatch(f shm.Frame, cl *call, read func(*fb.Envelope) error) 
 	p.waiting = false // not a candidate for the lead any more
 	signal(p)
 	c.mu.Unlock()
-	return false, nil, nil
+	return false, nil
 }
 
 // finish completes a follower's call on the copy the leader made. The copy

@@ -450,7 +450,7 @@ func (sc *serverConn) buildResponse(b *flatbuffers.Builder, e *frames.EnvelopeFi
 	} else if rp.Build != nil {
 		e.PayloadType, e.Payload = rp.Build(b, req)
 	} else if rp.Raw != nil {
-		e.PayloadType, e.Payload = fb.PayloadRaw, BuildRaw(b, rp.Raw)
+		e.Raw = rp.Raw // laid out by BuildEnvelope, without the builder
 	}
 	if req.Trace(&sc.bTrace) != nil {
 		e.Trace = buildTrace(b, sc.bTrace.Traceparent(), sc.bTrace.Tracestate())
