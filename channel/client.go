@@ -520,8 +520,12 @@ func (c *Client) send(ctx context.Context, req *Request, kind fb.Kind, id uint64
 	defer c.wmu.Unlock()
 	c.bReq, c.bKind, c.bID, c.bDL = req, kind, id, dl
 	defer func() { c.bReq = nil }()
+	// The reader's release position is read only once a claim has failed
+	// (it is a line the server writes: a cache miss on every call), and
+	// the claim is then tried once more before waiting for it to move.
+	var since uint64
+	haveSince := false
 	for {
-		since := c.w.Released()
 		_, err := c.fw.BuildEnvelope(cancelled, c.buildFn)
 		if err == nil {
 			return nil
@@ -536,6 +540,11 @@ func (c *Client) send(ctx context.Context, req *Request, kind fb.Kind, id uint64
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("channel request: %w", err)
 		}
+		if !haveSince {
+			since, haveSince = c.w.Released(), true
+			continue
+		}
+		haveSince = false
 		if lead != nil && *lead {
 			c.resign()
 			*lead = false

@@ -418,12 +418,20 @@ func (sc *serverConn) respond(wk *worker, req *fb.Envelope, id uint64, status in
 	sc.bReply, sc.bReq, sc.bID, sc.bStatus, sc.bMsg = &wk.reply, req, id, status, msg
 	defer func() { sc.bReply, sc.bReq, sc.bMsg = nil, nil, "" }()
 	var err error
+	var since uint64
+	haveSince := false
 	for {
-		since := sc.w.Released()
 		if _, err = sc.fw.BuildEnvelope(cancelled, sc.buildFn); err == nil || !errors.Is(err, context.Canceled) {
 			break
 		}
-		// Full: wait for the client to release space, until the deadline.
+		// Full. The client's release position is read only now (a line
+		// it writes: a cache miss), then the claim is tried once more.
+		if !haveSince {
+			since, haveSince = sc.w.Released(), true
+			continue
+		}
+		haveSince = false
+		// Wait for the client to release space, until the deadline.
 		if err = sc.w.AwaitRelease(since, deadline, &sc.stopped); err != nil {
 			break
 		}
