@@ -111,10 +111,66 @@ class Client {
     return Wait(&pc, out);
   }
 
+  // Call with a Raw payload laid out without a builder (RawMessage): m.size bytes copied from m.data,
+  // or written in place by fill(std::uint8_t* dst). Otherwise as Call.
+  Status CallRaw(const RawMessage& m, Response* out, const CallOptions& o = CallOptions()) {
+    return CallRaw(m, detail::CopyRaw{&m}, out, o);
+  }
+  template <class Fill>
+  Status CallRaw(const RawMessage& m, Fill&& fill, Response* out, const CallOptions& o = CallOptions()) {
+    PendingCall pc;
+    Status st = StartRaw(m, fill, &pc, o);
+    if (!st) return st;
+    return Wait(&pc, out);
+  }
+
   // Start a call without waiting for its response (many may be started by one thread); finish it with
   // Wait or Cancel, exactly once.
   template <class Build>
   Status Start(Build&& build, PendingCall* pc, const CallOptions& o = CallOptions()) {
+    return StartWith(
+        [&](std::uint64_t id, std::int64_t unix_dl) {
+          auto full = [&](flatbuffers::FlatBufferBuilder& b) {
+            const Message msg = build(b);
+            return detail::FinishEnvelope(b, msg, frames::Kind::Request, id, unix_dl, 0, 0);
+          };
+          return fw_.Build(full, Deadline::Try());
+        },
+        pc, o);
+  }
+
+  // Start with a Raw payload (RawMessage; see CallRaw).
+  Status StartRaw(const RawMessage& m, PendingCall* pc, const CallOptions& o = CallOptions()) {
+    return StartRaw(m, detail::CopyRaw{&m}, pc, o);
+  }
+  template <class Fill>
+  Status StartRaw(const RawMessage& m, Fill&& fill, PendingCall* pc, const CallOptions& o = CallOptions()) {
+    return StartWith(
+        [&](std::uint64_t id, std::int64_t unix_dl) {
+          return fw_.BuildEnvelope(RawFields(m, frames::Kind::Request, id, unix_dl), fill, Deadline::Try());
+        },
+        pc, o);
+  }
+
+ private:
+  static typed::EnvelopeFields RawFields(const RawMessage& m, frames::Kind kind, std::uint64_t id, std::int64_t unix_dl) {
+    typed::EnvelopeFields f;
+    f.sequence = m.sequence;
+    f.kind = kind;
+    f.correlation_id = id;
+    f.deadline_unix_nano = unix_dl;
+    f.trace = m.trace;
+    f.traceparent = m.traceparent;
+    f.tracestate = m.tracestate;
+    f.raw = true;
+    f.raw_size = m.size;
+    return f;
+  }
+
+  // Take a slot and a correlation id, then write the request with emit(id, unix_deadline) -> Status
+  // (called under the write lock, once per attempt to claim; see WriteRequest).
+  template <class Emit>
+  Status StartWith(Emit&& emit, PendingCall* pc, const CallOptions& o) {
     pc->id = 0;
     pc->deadline = o.deadline;
     if (dead_.load(std::memory_order_acquire)) return PeerDead("call");
@@ -130,7 +186,8 @@ class Client {
                              static_cast<unsigned long long>(mask_ + 1));
       }
     }
-    Status st = WriteRequest(build, frames::Kind::Request, id, o);
+    auto write = [&](std::int64_t unix_dl) { return emit(id, unix_dl); };
+    Status st = WriteRequest(write, o);
     if (!st) {
       s->tag.store(0, std::memory_order_release);
       return st;
@@ -138,6 +195,8 @@ class Client {
     pc->id = id;
     return Status::Ok();
   }
+
+ public:
 
   // Wait for a started call's response until its deadline.
   Status Wait(PendingCall* pc, Response* out) {
@@ -163,7 +222,27 @@ class Client {
   template <class Build>
   Status Send(Build&& build, const CallOptions& o = CallOptions()) {
     if (dead_.load(std::memory_order_acquire)) return PeerDead("send");
-    return WriteRequest(build, frames::Kind::OneWay, next_id_.fetch_add(1, std::memory_order_relaxed), o);
+    const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
+    auto write = [&](std::int64_t unix_dl) {
+      auto full = [&](flatbuffers::FlatBufferBuilder& b) {
+        const Message msg = build(b);
+        return detail::FinishEnvelope(b, msg, frames::Kind::OneWay, id, unix_dl, 0, 0);
+      };
+      return fw_.Build(full, Deadline::Try());
+    };
+    return WriteRequest(write, o);
+  }
+
+  // Send a OneWay request with a Raw payload (RawMessage; see CallRaw).
+  Status SendRaw(const RawMessage& m, const CallOptions& o = CallOptions()) { return SendRaw(m, detail::CopyRaw{&m}, o); }
+  template <class Fill>
+  Status SendRaw(const RawMessage& m, Fill&& fill, const CallOptions& o = CallOptions()) {
+    if (dead_.load(std::memory_order_acquire)) return PeerDead("send");
+    const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
+    auto write = [&](std::int64_t unix_dl) {
+      return fw_.BuildEnvelope(RawFields(m, frames::Kind::OneWay, id, unix_dl), fill, Deadline::Try());
+    };
+    return WriteRequest(write, o);
   }
 
   // Close the connection (the server sees end of file). Calls must not run concurrently with Close.
@@ -373,8 +452,9 @@ class Client {
 
   // Claim, build and commit one request. Waits for space (reading responses meanwhile, so a caller
   // that started many calls cannot deadlock against a server blocked on a full response ring).
-  template <class Build>
-  Status WriteRequest(Build& build, frames::Kind kind, std::uint64_t id, const CallOptions& o) {
+  // write(unix_deadline) -> Status claims, builds and commits one frame without waiting (Deadline::Try).
+  template <class Write>
+  Status WriteRequest(Write& write, const CallOptions& o) {
     const std::int64_t unix_dl = detail::ToUnixDeadline(o.deadline);
     bool counted_full = false;
     for (;;) {
@@ -384,19 +464,15 @@ class Client {
       {
         std::lock_guard<detail::SpinLock> g(wlock_);
         head_seen = atomics::LoadAcquire<std::uint64_t>(req_ring_, layout::kHeadPositionOffset);
-        auto full = [&](flatbuffers::FlatBufferBuilder& b) {
-          const Message m = build(b);
-          return detail::FinishEnvelope(b, m, kind, id, unix_dl, 0, 0);
-        };
 #if defined(__cpp_exceptions)
         try {
-          st = fw_.Build(full, Deadline::Try());
+          st = write(unix_dl);
         } catch (...) {
           (void)writer_.Abort();  // the claim must not stay open
           throw;
         }
 #else
-        st = fw_.Build(full, Deadline::Try());
+        st = write(unix_dl);
 #endif
         // Counted under the lock: a plain increment, no read-modify-write.
         if (st.ok()) calls_.store(calls_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);

@@ -55,7 +55,26 @@ struct Message {
   flatbuffers::Offset<frames::TraceContext> trace;
 };
 
+// A message whose payload is Raw bytes, laid out without a builder (typed::LayEnvelope; docs/schemas.md
+// "Go: building an Envelope" is the same idea): the fast path for byte payloads
+// (Client::CallRaw/StartRaw/SendRaw, Responder::ReplyRaw). The frame is exactly as large as its content.
+struct RawMessage {
+  std::uint64_t sequence = 0;
+  const std::uint8_t* data = nullptr;  // size bytes copied into the frame (the overloads with a fill
+  std::size_t size = 0;                // function write them in place instead, and ignore data)
+  bool trace = false;                  // a TraceContext with these strings (either may be absent)
+  typed::StrField traceparent, tracestate;
+};
+
 namespace detail {
+
+// Copies a RawMessage's bytes into the frame (the Raw overloads without a fill function).
+struct CopyRaw {
+  const RawMessage* m;
+  void operator()(std::uint8_t* dst) const {
+    if (m->size != 0) std::memcpy(dst, m->data, m->size);
+  }
+};
 
 // The lock a ring's writing threads share, held only while one frame is claimed, built and committed
 // (never while waiting for space or a response): test-and-test-and-set with a pause, yielding the CPU

@@ -7,10 +7,11 @@
 // at once, so a slow handler never holds request ring space. Handlers run inline on the connection's
 // thread (default, lowest latency) or on ServerOptions::workers pool threads.
 //
-// Responses: the handler computes, then calls Responder::Reply(build) (or Fail): the response is claimed,
-// built in place by `build` over the claimed ring space (typed::FlatBuffersWriter) and committed in one
-// step (under the connection's spin lock when handlers run on workers; inline handlers need none: the
-// connection's thread is the ring's only writer). A handler that returns without replying sends status 0
+// Responses: the handler computes, then calls Responder::Reply(build), ReplyRaw (a Raw payload laid out
+// without a builder: typed::LayEnvelope) or Fail: the response is claimed, built in place over the claimed
+// ring space (typed::FlatBuffersWriter) and committed in one step (under the connection's spin lock
+// when handlers run on workers; inline handlers need none: the connection's thread is the ring's only
+// writer). A handler that returns without replying sends status 0
 // with no payload; one that throws sends status 13 INTERNAL naming the exception (when exceptions are
 // enabled). Expired requests are dropped unhandled; responses finished after their deadline are dropped.
 // A protocol error closes only its connection.
@@ -156,10 +157,17 @@ class Responder {
   Status Reply(std::int32_t status, const char* message, Build&& build) {
     return Send(status, message, build);
   }
-  // A status and message, no payload.
+  // Status 0 with a Raw payload laid out without a builder (RawMessage): m.size bytes copied from m.data,
+  // or written in place by fill(std::uint8_t* dst). The trace defaults to the request's, as for Reply.
+  Status ReplyRaw(const RawMessage& m) { return ReplyRaw(m, detail::CopyRaw{&m}); }
+  template <class Fill>
+  Status ReplyRaw(const RawMessage& m, Fill&& fill) {
+    return SendLaid(code::kOk, nullptr, &m, fill);
+  }
+  // A status and message (may be null), no payload (laid out without a builder).
   Status Fail(std::int32_t status, const char* message) {
-    auto none = [](flatbuffers::FlatBufferBuilder&) { return Message(); };
-    return Send(status, message, none);
+    auto none = [](std::uint8_t*) {};
+    return SendLaid(status, message, nullptr, none);
   }
   bool replied() const { return replied_; }
 
@@ -167,8 +175,15 @@ class Responder {
   friend class Server;
   Responder(Server* s, detail::Conn* c, const Request* r, bool one_way) : srv_(s), c_(c), req_(r), one_way_(one_way) {}
 
+  // Build's Message through the builder.
   template <class Build>
   Status Send(std::int32_t status, const char* message, Build& build);
+  // Laid out by hand: the Raw payload of *m (none when m is null).
+  template <class Fill>
+  Status SendLaid(std::int32_t status, const char* message, const RawMessage* m, Fill& fill);
+  // The common part: checks, then emit() -> Status under the writer's lock, waiting for space.
+  template <class Emit>
+  Status SendWith(Emit& emit);
 
   Server* srv_;
   detail::Conn* c_;
@@ -628,17 +643,7 @@ class Server {
 
 template <class Build>
 Status Responder::Send(std::int32_t status, const char* message, Build& build) {
-  if (replied_) return Status::Error(Errc::kState, "reply: this request was already answered");
-  replied_ = true;
-  if (one_way_) return Status::Ok();  // OneWay: no response is sent
-  detail::Conn* c = c_;
   const frames::Envelope* rq = req_->envelope;
-  const std::uint64_t id = rq->correlation_id();
-  const std::int64_t udl = rq->deadline_unix_nano();
-  if (udl > 0 && sys::RealtimeNanos() > udl) {
-    srv_->n_expired_resp_.fetch_add(1, std::memory_order_relaxed);
-    return Status::Error(Errc::kTimeout, "reply: the request's deadline passed; response dropped");
-  }
   auto full = [&](flatbuffers::FlatBufferBuilder& b) {
     Message m = build(b);
     if (m.trace.IsNull() && rq->trace() != nullptr) {
@@ -648,8 +653,51 @@ Status Responder::Send(std::int32_t status, const char* message, Build& build) {
       m.trace = frames::CreateTraceContext(b, tp, ts);
     }
     auto msg = message != nullptr && message[0] != 0 ? b.CreateString(message) : 0;
-    return detail::FinishEnvelope(b, m, frames::Kind::Response, id, udl, status, msg);
+    return detail::FinishEnvelope(b, m, frames::Kind::Response, rq->correlation_id(), rq->deadline_unix_nano(), status,
+                                  msg);
   };
+  auto emit = [&] { return c_->fw.Build(full, Deadline::Try()); };
+  return SendWith(emit);
+}
+
+template <class Fill>
+Status Responder::SendLaid(std::int32_t status, const char* message, const RawMessage* m, Fill& fill) {
+  const frames::Envelope* rq = req_->envelope;
+  typed::EnvelopeFields f;
+  f.status = status;
+  f.kind = frames::Kind::Response;
+  f.correlation_id = rq->correlation_id();
+  f.deadline_unix_nano = rq->deadline_unix_nano();
+  if (message != nullptr && message[0] != 0) f.status_message = {message, std::strlen(message)};
+  if (m != nullptr) {
+    f.sequence = m->sequence;
+    f.raw = true;
+    f.raw_size = m->size;
+  }
+  if (m != nullptr && m->trace) {
+    f.trace = true;
+    f.traceparent = m->traceparent;
+    f.tracestate = m->tracestate;
+  } else if (const frames::TraceContext* t = rq->trace()) {  // the request's (verified, in our copy)
+    f.trace = true;
+    if (t->traceparent() != nullptr) f.traceparent = {t->traceparent()->c_str(), t->traceparent()->size()};
+    if (t->tracestate() != nullptr) f.tracestate = {t->tracestate()->c_str(), t->tracestate()->size()};
+  }
+  auto emit = [&] { return c_->fw.BuildEnvelope(f, fill, Deadline::Try()); };
+  return SendWith(emit);
+}
+
+template <class Emit>
+Status Responder::SendWith(Emit& emit) {
+  if (replied_) return Status::Error(Errc::kState, "reply: this request was already answered");
+  replied_ = true;
+  if (one_way_) return Status::Ok();  // OneWay: no response is sent
+  detail::Conn* c = c_;
+  const std::int64_t udl = req_->envelope->deadline_unix_nano();
+  if (udl > 0 && sys::RealtimeNanos() > udl) {
+    srv_->n_expired_resp_.fetch_add(1, std::memory_order_relaxed);
+    return Status::Error(Errc::kTimeout, "reply: the request's deadline passed; response dropped");
+  }
   for (;;) {
     if (c->dead.load(std::memory_order_acquire)) {
       return Status::Error(Errc::kPeerDead, "reply: connection gen %llu is dead: %s",
@@ -670,13 +718,13 @@ Status Responder::Send(std::int32_t status, const char* message, Build& build) {
       head_seen = atomics::LoadAcquire<std::uint64_t>(c->resp_ring, layout::kHeadPositionOffset);
 #if defined(__cpp_exceptions)
       try {
-        st = c->fw.Build(full, Deadline::Try());
+        st = emit();
       } catch (...) {
         (void)c->writer.Abort();  // the claim must not stay open
         throw;
       }
 #else
-      st = c->fw.Build(full, Deadline::Try());
+      st = emit();
 #endif
     }
     if (st.ok()) return st;
