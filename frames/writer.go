@@ -50,7 +50,7 @@ type Writer struct {
 	fixed     bool
 	slack     int // bytes a build needs beyond its size (learnt from fallbacks)
 	window    int
-	windowMax int
+	windowMax int // the largest claim a frame of the window needed
 	stats     Stats
 	env       EnvelopeFields // BuildEnvelope's, reused
 	scratch   []byte         // a body saved from an aborted claim (BuildEnvelope's fallback)
@@ -117,7 +117,7 @@ func (fw *Writer) BuildFrame(ctx context.Context, build func(b *flatbuffers.Buil
 		if err := fw.w.Commit(n); err != nil {
 			return 0, err
 		}
-		fw.done(n, s)
+		fw.done(n, s, s+fw.slack)
 		return n, nil
 	}
 
@@ -139,7 +139,7 @@ func (fw *Writer) BuildFrame(ctx context.Context, build func(b *flatbuffers.Buil
 		return 0, err
 	}
 	b.Bytes = nil // drop the heap buffer; the next frame uses the ring again
-	fw.done(n, s)
+	fw.done(n, s, s+fw.slack)
 	return n, nil
 }
 
@@ -181,7 +181,8 @@ func (fw *Writer) BuildEnvelope(ctx context.Context, build func(b *flatbuffers.B
 	}
 	l := e.layout()
 	if len(b.Bytes) == n-prefixLen && &b.Bytes[0] == &view[prefixLen] {
-		if m := alignUp(prefixLen+l.size(), Align); body == 0 && m < n {
+		m := alignUp(prefixLen+l.size(), Align)
+		if body == 0 && m < n {
 			// Nothing built at the end of the claim: commit only what the
 			// envelope (and a hand-laid Raw) takes, as EncodeEnvelope does.
 			view, n = view[:m:m], m
@@ -192,7 +193,14 @@ func (fw *Writer) BuildEnvelope(ctx context.Context, build func(b *flatbuffers.B
 			if err := fw.w.Commit(n); err != nil {
 				return 0, err
 			}
-			fw.done(n, n-root+l.vsize+prefixLen)
+			s := n - root + l.vsize + prefixLen
+			need := s + fw.slack
+			if body == 0 {
+				// Such frames need exactly m bytes (the builder needs no
+				// slack): a bound of m leaves Commit nothing to clear.
+				need = m
+			}
+			fw.done(n, s, need)
 			return n, nil
 		}
 	}
@@ -222,7 +230,8 @@ func (fw *Writer) BuildEnvelope(ctx context.Context, build func(b *flatbuffers.B
 		return 0, err
 	}
 	b.Bytes = nil // drop a heap buffer; the next frame uses the ring again
-	fw.done(n, n-root+l.vsize+prefixLen)
+	s = n - root + l.vsize + prefixLen
+	fw.done(n, s, s+fw.slack)
 	return n, nil
 }
 
@@ -255,16 +264,18 @@ func writePrefix(view []byte, rootPos int) {
 	copy(view[4:8], FileIdentifier)
 }
 
-func (fw *Writer) done(n, s int) {
+// done counts a frame of n bytes committed, s of them built, whose build
+// needed a claim of need bytes (what the adaptive bound follows).
+func (fw *Writer) done(n, s, need int) {
 	fw.stats.Frames++
 	fw.stats.Bytes += uint64(n)
 	fw.stats.Built += uint64(s)
 	if fw.fixed {
 		return
 	}
-	fw.windowMax = max(fw.windowMax, s)
+	fw.windowMax = max(fw.windowMax, need)
 	if fw.window++; fw.window == boundWindow {
-		if t := alignUp(fw.windowMax+fw.slack, Align); t < fw.bound {
+		if t := alignUp(fw.windowMax, Align); t < fw.bound {
 			fw.bound = t
 		}
 		fw.window, fw.windowMax = 0, 0
