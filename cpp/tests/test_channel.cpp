@@ -58,6 +58,14 @@ void TestHandler(const ch::Request& rq, ch::Responder& r) {
     r.Fail(7, "failed as asked");
     return;
   }
+  if (s.rfind("raw:", 0) == 0) {  // laid out by hand
+    ch::RawMessage m;
+    m.sequence = e->sequence();
+    m.data = reinterpret_cast<const std::uint8_t*>(s.data());
+    m.size = s.size();
+    r.ReplyRaw(m);
+    return;
+  }
   r.Reply([&](flatbuffers::FlatBufferBuilder& b) {
     ch::Message m;
     m.sequence = e->sequence();
@@ -277,6 +285,68 @@ TEST(ChannelCalls, ContentIsEchoedAndStatusesAreErrors) {
   EXPECT_TRUE(c->Call(Echo(5, "after"), &r).ok());
   EXPECT_EQ(RawText(r), "after");
   EXPECT_EQ(f.srv->counters().handler_exceptions, 1u);
+}
+
+// Raw messages laid out by hand (CallRaw / StartRaw / SendRaw, ReplyRaw) meet builder-made ones in any
+// combination; the request's trace comes back on both reply paths; a message's own trace is sent.
+TEST(ChannelCalls, RawMessagesLaidOutByHandRoundTripWithTraces) {
+  Fixture f;
+  auto c = f.Dial();
+  ASSERT_TRUE(c);
+  ch::Response r;
+  const std::string parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  for (std::uint64_t i = 1; i <= 300; ++i) {
+    const std::string text = (i % 2 == 0 ? "raw:" : "bld:") + std::string(i % 70, 'q');
+    ch::RawMessage m;
+    m.sequence = i;
+    m.data = reinterpret_cast<const std::uint8_t*>(text.data());
+    m.size = text.size();
+    if (i % 3 == 0) {
+      m.trace = true;
+      m.traceparent = {parent.data(), parent.size()};
+      if (i % 9 == 0) m.tracestate = {"k=v", 3};
+    }
+    fb::Status st = i % 5 == 0 ? c->CallRaw(m, [&](std::uint8_t* d) { std::memcpy(d, text.data(), text.size()); }, &r)
+                               : c->CallRaw(m, &r);
+    ASSERT_TRUE(st.ok()) << st.message();
+    const fr::Envelope* e = r.envelope();
+    EXPECT_EQ(RawText(r), text);
+    EXPECT_EQ(e->sequence(), i);
+    EXPECT_EQ(e->kind(), fr::Kind::Response);
+    EXPECT_EQ(e->status(), 0);
+    EXPECT_EQ(e->status_message(), nullptr);
+    if (i % 3 != 0) {
+      EXPECT_EQ(e->trace(), nullptr);
+      continue;
+    }
+    ASSERT_NE(e->trace(), nullptr);
+    ASSERT_NE(e->trace()->traceparent(), nullptr);
+    EXPECT_EQ(e->trace()->traceparent()->str(), parent);
+    if (i % 9 == 0) {
+      ASSERT_NE(e->trace()->tracestate(), nullptr);
+      EXPECT_EQ(e->trace()->tracestate()->str(), "k=v");
+    } else {
+      EXPECT_EQ(e->trace()->tracestate(), nullptr);
+    }
+  }
+  // Fail is laid out by hand too; OneWay Raw sends are not answered; the connection carries on.
+  ch::RawMessage fail;
+  fail.data = reinterpret_cast<const std::uint8_t*>("fail");
+  fail.size = 4;
+  EXPECT_EQ(c->CallRaw(fail, &r).code(), fb::Errc::kRemoteStatus);
+  EXPECT_EQ(r.code(), 7);
+  EXPECT_STREQ(r.message(), "failed as asked");
+  for (int k = 0; k < 10; ++k) EXPECT_TRUE(c->SendRaw(fail).ok());
+  ch::PendingCall pc;
+  ch::RawMessage last;
+  last.sequence = 99;
+  last.data = reinterpret_cast<const std::uint8_t*>("raw:last");
+  last.size = 8;
+  ASSERT_TRUE(c->StartRaw(last, &pc).ok());
+  ASSERT_TRUE(c->Wait(&pc, &r).ok());
+  EXPECT_EQ(RawText(r), "raw:last");
+  EXPECT_EQ(c->counters().late_responses, 0u);
+  EXPECT_EQ(f.srv->counters().calls, 300u + 1 + 10 + 1);
 }
 
 TEST(ChannelCalls, AThousandInFlightFromOneThread) {
