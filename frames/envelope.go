@@ -125,6 +125,28 @@ func (e *EnvelopeFields) layout() (l envelopeLayout) {
 	return l
 }
 
+// positions returns where the pieces go in front of a body that starts at
+// te: the Raw vector vs and table rt (hand-laid Raw only), the Envelope table
+// p and its vtable vt. Moving te by a multiple of 8 moves them all by as
+// much, so a te of 0 gives the (negative) offsets relative to the body.
+func (l *envelopeLayout) positions(te int) (vs, rt, p, vt int) {
+	if l.raw >= 0 {
+		vs = (te - l.raw - 4) &^ 3
+		rt = vs - rawTable
+		te = rt - rawVtable // the Envelope table ends here at the latest
+	}
+	p = (te - l.tsize) &^ 7
+	vt = p - l.vsize
+	return vs, rt, p, vt
+}
+
+// bodyless is the smallest claim (a multiple of Align) that holds the
+// prefix and the envelope when nothing was built.
+func (l *envelopeLayout) bodyless() int {
+	_, _, _, vt := l.positions(0)
+	return alignUp(prefixLen-vt, Align)
+}
+
 // size is the most bytes the envelope (and a hand-laid Raw) takes in front
 // of the body.
 func (l *envelopeLayout) size() int {
@@ -161,17 +183,13 @@ func (e *EnvelopeFields) check(body int) error {
 // Align, so the body keeps the alignment the builder gave it.
 func (e *EnvelopeFields) place(l *envelopeLayout, view []byte, body int) (int, bool) {
 	n := len(view)
-	te := n - body
-	rt, vs := 0, 0 // the Raw table and its vector
-	if l.raw >= 0 {
-		vs = (te - l.raw - 4) &^ 3
-		rt = vs - rawTable
-		te = rt - rawVtable // the Envelope table ends here at the latest
-	}
-	p := (te - l.tsize) &^ 7
-	vt := p - l.vsize
+	vs, rt, p, vt := l.positions(n - body)
 	if vt < prefixLen {
 		return 0, false
+	}
+	te := n - body // the Envelope table and its padding end here
+	if l.raw >= 0 {
+		te = rt - rawVtable
 	}
 	le := binary.LittleEndian
 	if l.raw >= 0 {
@@ -244,7 +262,11 @@ func EncodeEnvelope(build func(b *flatbuffers.Builder, e *EnvelopeFields)) ([]by
 		return nil, err
 	}
 	l := e.layout()
-	view := make([]byte, alignUp(prefixLen+l.size()+body, Align))
+	n := alignUp(prefixLen+l.size()+body, Align)
+	if body == 0 {
+		n = l.bodyless()
+	}
+	view := make([]byte, n)
 	copy(view[len(view)-body:], b.Bytes[b.Head():])
 	root, _ := e.place(&l, view, body)
 	writePrefix(view, root)

@@ -181,7 +181,7 @@ func (fw *Writer) BuildEnvelope(ctx context.Context, build func(b *flatbuffers.B
 	}
 	l := e.layout()
 	if len(b.Bytes) == n-prefixLen && &b.Bytes[0] == &view[prefixLen] {
-		m := alignUp(prefixLen+l.size(), Align)
+		m := l.bodyless()
 		if body == 0 && m < n {
 			// Nothing built at the end of the claim: commit only what the
 			// envelope (and a hand-laid Raw) takes, as EncodeEnvelope does.
