@@ -75,6 +75,27 @@ func TestCallsAllocateNothingInSteadyState(t *testing.T) {
 	}
 }
 
+func TestARequestOnTheCallersStackDoesNotEscape(t *testing.T) {
+	if shmtest.Race {
+		t.Skip("the race detector allocates")
+	}
+	s := startServer(t, echo, channel.ListenOptions{})
+	c := dial(t, s.path, channel.DialOptions{})
+	cl := newCaller(64)
+	data := cl.req.Raw
+	call := func() {
+		if err := c.Call(context.Background(), &channel.Request{Sequence: 1, Raw: data}, cl.read); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 1000; i++ {
+		call()
+	}
+	if allocs := testing.AllocsPerRun(500, call); allocs != 0 || cl.got != 64 {
+		t.Fatalf("%v allocations per call (got %d bytes back)", allocs, cl.got)
+	}
+}
+
 // BenchmarkCall64 is a 64-byte call round trip, client and server in one
 // process (go test -bench Call64 -benchmem ./channel).
 func BenchmarkCall64(b *testing.B) {

@@ -67,7 +67,7 @@ type Client struct {
 	// Request building, under wmu. buildFn is bound once so BuildEnvelope
 	// gets no new closure per call.
 	wmu      sync.Mutex
-	bReq     *Request
+	bReq     Request // a copy, so that the caller's *Request does not escape
 	bKind    fb.Kind
 	bID      uint64
 	bDL      int64
@@ -481,7 +481,7 @@ func (c *Client) freeLocked(cl *call) {
 // buildRequest fills the request envelope; frames.Writer.BuildEnvelope lays
 // out the Envelope table itself (about half the cost of a builder-made one).
 func (c *Client) buildRequest(b *flatbuffers.Builder, e *frames.EnvelopeFields) {
-	req := c.bReq
+	req := &c.bReq
 	e.Sequence, e.Kind, e.CorrelationID, e.DeadlineUnixNano = req.Sequence, c.bKind, c.bID, c.bDL
 	if req.Build == nil && req.Raw != nil {
 		e.Raw = req.Raw // laid out by BuildEnvelope, without the builder
@@ -518,8 +518,8 @@ func (c *Client) send(ctx context.Context, req *Request, kind fb.Kind, id uint64
 		c.wmu.Lock()
 	}
 	defer c.wmu.Unlock()
-	c.bReq, c.bKind, c.bID, c.bDL = req, kind, id, dl
-	defer func() { c.bReq = nil }()
+	c.bReq, c.bKind, c.bID, c.bDL = *req, kind, id, dl
+	defer func() { c.bReq = Request{} }() // keep no reference to the caller's data
 	// The reader's release position is read only once a claim has failed
 	// (it is a line the server writes: a cache miss on every call), and
 	// the claim is then tried once more before waiting for it to move.

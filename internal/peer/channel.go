@@ -188,6 +188,7 @@ func (p *chanRun) dial() (*channel.Client, error) {
 type echoCheck struct {
 	i     uint64
 	buf   []byte
+	req   channel.Request // reused: a request on the stack would escape (the client keeps it while it builds)
 	check func(*fb.Envelope) error
 }
 
@@ -210,8 +211,8 @@ func (e *echoCheck) verify(env *fb.Envelope) error {
 func (e *echoCheck) call(ctx context.Context, c *channel.Client, i uint64) error {
 	e.i = i
 	FillCallPayload(e.buf, i)
-	req := channel.Request{Sequence: i, Raw: e.buf}
-	return c.Call(ctx, &req, e.check)
+	e.req = channel.Request{Sequence: i, Raw: e.buf}
+	return c.Call(ctx, &e.req, e.check)
 }
 
 func (p *chanRun) call() error {
