@@ -60,7 +60,9 @@ type serverConn struct {
 	mu      sync.Mutex
 	reason  error
 
-	// Response building, under wmu; buildFn is bound once.
+	// Response building, under wmu when handlers run on a pool (pooled);
+	// buildFn is bound once.
+	pooled  bool
 	wmu     sync.Mutex
 	bReply  *Reply
 	bReq    *fb.Envelope
@@ -246,6 +248,7 @@ func (l *Listener) newConn(conn *net.UnixConn, cred sys.Cred, h Handler, reqByte
 	sc := &serverConn{l: l, conn: conn, cred: cred, gen: generations.Add(1), h: h, seg: seg, r: r, w: w, fw: frames.NewWriter(w)}
 	sc.ctx, sc.cancel = context.WithCancel(context.Background())
 	sc.buildFn = sc.buildResponse
+	sc.pooled = l.opts.Workers > 0
 	sc.inline.cctx.parent = sc.ctx
 	return sc, nil
 }
@@ -413,8 +416,10 @@ func (sc *serverConn) invoke(wk *worker, env *fb.Envelope) (status int32, msg st
 // respond claims, builds and commits the response in one step. A full
 // response ring is waited on until the response's deadline.
 func (sc *serverConn) respond(wk *worker, req *fb.Envelope, id uint64, status int32, msg string, deadline time.Time) error {
-	sc.wmu.Lock()
-	defer sc.wmu.Unlock()
+	if sc.pooled { // inline handlers run one at a time on the reader: no lock
+		sc.wmu.Lock()
+		defer sc.wmu.Unlock()
+	}
 	sc.bReply, sc.bReq, sc.bID, sc.bStatus, sc.bMsg = &wk.reply, req, id, status, msg
 	defer func() { sc.bReply, sc.bReq, sc.bMsg = nil, nil, "" }()
 	var err error
