@@ -514,6 +514,7 @@ bool Stopping() { return g_stdin_eof.load(std::memory_order_acquire); }
 int Torture(const Opts& o) {
   auto c = DialOrFail(o);
   Say("ready\n");
+  Say("connected gen=%" PRIu64 "\n", c->generation());
   WatchStdin();
   const std::uint64_t k = o.inflight == 0 ? 8 : o.inflight;
   std::vector<ch::PendingCall> pend(k);
@@ -579,6 +580,7 @@ int Torture(const Opts& o) {
       auto r = ch::Client::Dial(o.socket, fb::Deadline::After(1000000000), d);
       if (r.ok()) {
         c = std::move(r.value());
+        Say("connected gen=%" PRIu64 "\n", c->generation());
         break;
       }
       if (fb::sys::MonotonicNanos() >= until.at_ns) Fail("redial for %" PRIu64 " ms: %s", o.redial_ms, r.status().message());

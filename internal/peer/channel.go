@@ -285,6 +285,7 @@ func (p *chanRun) callTorture() error {
 		return err
 	}
 	p.say("ready")
+	p.say("connected gen=%d", c.Generation())
 	stdinDone := make(chan struct{})
 	go func() {
 		io.Copy(io.Discard, os.Stdin)
@@ -350,6 +351,7 @@ func (p *chanRun) callTorture() error {
 		stop := time.Now().Add(p.redial)
 		for {
 			if c, err = p.dial(); err == nil {
+				p.say("connected gen=%d", c.Generation())
 				break
 			}
 			if stopping() {

@@ -194,6 +194,11 @@ func TestChannelServerKilled(t *testing.T) {
 			}
 			var detect []time.Duration
 			for k := 0; k < kills; k++ {
+				// Every client has a connection to lose: it says so once its
+				// handshake is done, and the server has mapped each segment.
+				for _, cl := range clients {
+					cl.expect(t, ctx, "connected")
+				}
 				waitMappings(t, ctx, srv.cmd.Process.Pid, len(clients), fmt.Sprintf("kill %d: every client connected", k))
 				time.Sleep(time.Duration(rand.Intn(20_000)) * time.Microsecond)
 				killed := time.Now().UnixNano()

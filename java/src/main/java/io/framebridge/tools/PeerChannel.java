@@ -484,6 +484,7 @@ final class PeerChannel {
         long deaths = 0;
         FrameClient c = FrameClient.dial(socket, Duration.ofSeconds(10), clientOptions());
         say("ready");
+        say("connected gen=" + c.generation());
         // Stops (after the calls in flight finish or fail) when standard input reaches end of file.
         java.util.concurrent.atomic.AtomicBoolean eof = new java.util.concurrent.atomic.AtomicBoolean();
         Thread stdinWatch = new Thread(() -> {
@@ -539,6 +540,7 @@ final class PeerChannel {
             while (c == null && !eof.get()) {
                 try {
                     c = FrameClient.dial(socket, Duration.ofSeconds(1), clientOptions());
+                    say("connected gen=" + c.generation());
                 } catch (RuntimeException e) {
                     if (System.nanoTime() - until > 0) {
                         throw new Failed("could not redial within " + redialMs + " ms: " + e.getMessage());
