@@ -812,8 +812,13 @@ func (c *Client) dispatch(f shm.Frame, cl *call) (mine bool, perr error) {
 	c.mu.Lock()
 	p := c.lookupLocked(id)
 	if p == nil {
+		// Once the server is dead its callers have failed with ErrPeerDead
+		// and left; a response it committed before dying is not late.
+		dead := c.dead.Load()
 		c.mu.Unlock()
-		c.late.Add(1)
+		if !dead {
+			c.late.Add(1)
+		}
 		return false, nil
 	}
 	c.removeLocked(p)

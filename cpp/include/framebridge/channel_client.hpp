@@ -594,7 +594,9 @@ class Client {
     }
     std::uint64_t e = id;
     if (!s->tag.compare_exchange_strong(e, id | kBusy, std::memory_order_acq_rel)) {
-      late_.fetch_add(1, std::memory_order_relaxed);  // not pending: late, a duplicate, or never sent
+      // Not pending: late, a duplicate, or never sent. Once the server is dead its callers have failed
+      // with kPeerDead and left: a response it committed before dying is not late.
+      if (!dead_.load(std::memory_order_acquire)) late_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
     std::swap(s->buf, *buf);

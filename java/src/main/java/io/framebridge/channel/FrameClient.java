@@ -606,6 +606,9 @@ public final class FrameClient implements AutoCloseable {
 
     private void dropped(long c) {
         r.release();
+        if (deadReason.get() != null) {
+            return; // the server died: its callers failed with PeerDeadException; an answer it sent before is not late
+        }
         if (c != 0 && Long.compareUnsigned(c, nextCorr.get()) <= 0) {
             late.incrementAndGet();
         } else {
