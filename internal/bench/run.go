@@ -194,8 +194,8 @@ func Run(cfg Config) (*Result, error) {
 				continue
 			}
 			r.res.Idle = append(r.res.Idle, res)
-			fmt.Fprintf(cfg.Log, "bench: idle reader (%s) blocked in Next for %v used %s of CPU (target < %s per 10 s)%s\n",
-				lang, res.Over, fmtDuration(res.CPU), fmtDuration(10*time.Millisecond*res.Over/(10*time.Second)), preciseNote(res.Precise))
+			fmt.Fprintf(cfg.Log, "bench: idle reader (%s) blocked in Next for %v used %s of CPU (target < %s)%s\n",
+				lang, res.Over, fmtDuration(res.CPU), fmtDuration(IdleLimit(lang)*res.Over/(10*time.Second)), preciseNote(res.Precise))
 		}
 	}
 	r.res.End = time.Now()
