@@ -200,6 +200,37 @@ public final class TypedWriter {
         return L;
     }
 
+    /**
+     * Writes the Envelope {@code l} lays out ({@link io.framebridge.frames.EnvelopeLayout}: no builder, the
+     * Raw payload copied from its source) as one type-16 frame of exactly {@code l.size()} bytes, and
+     * commits it. Waits up to {@code timeout} for ring space (0: not at all); returns the committed length,
+     * or -1 if the ring stayed full (or the ring writer's stop word ended the wait). Leaves the bound of
+     * {@link #build} alone. Counted in {@link #frames()} and {@link #bytes()}.
+     *
+     * @throws IllegalArgumentException if the envelope exceeds the ring's largest payload
+     */
+    public int writeEnvelope(io.framebridge.frames.EnvelopeLayout l, long timeout, TimeUnit unit) {
+        int n = l.size();
+        if (n > maxBound) {
+            throw new IllegalArgumentException("envelope of " + n + " bytes: ring " + w.ring() + " takes at most " + maxBound);
+        }
+        Frame f = claim(io.framebridge.frames.Envelopes.TYPE, n, Math.max(0, unit.toNanos(timeout)));
+        if (f == null) {
+            return -1;
+        }
+        try {
+            l.write(f.segmentBuffer(), f.segmentOffset());
+        } catch (RuntimeException | Error e) {
+            w.abort();
+            throw e;
+        }
+        w.commit(n);
+        frames++;
+        bytes += n;
+        lastSize = n;
+        return n;
+    }
+
     /** Root offset (the root table's position in the payload) at 0, the identifier at 4. */
     private static void prefix(ByteBuffer seg, int at, int rootPos, String id) {
         seg.putInt(at, rootPos);

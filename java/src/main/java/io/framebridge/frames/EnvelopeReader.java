@@ -48,6 +48,8 @@ public final class EnvelopeReader {
     private ByteBuffer priv;
     private int payloadType;
     private boolean valid;
+    private ByteBuffer bb;
+    private int root;
 
     /** Verify and read a private copy of each frame instead of the frame in place (see the class comment). */
     public EnvelopeReader privateCopy(boolean on) {
@@ -95,6 +97,8 @@ public final class EnvelopeReader {
         valid = false;
         int root = Envelopes.verify(verifier, bb, start, end);
         env.__assign(root, bb);
+        this.bb = bb;
+        this.root = root;
         int t = env.payloadType() & 0xFF;
         // Only a type this schema knows was verified: never touch the value of another (a Table's reset
         // already reads its vtable).
@@ -149,5 +153,57 @@ public final class EnvelopeReader {
     public Raw raw() {
         need();
         return payloadType == Payload.Raw ? (Raw) env.payload(raw) : null;
+    }
+
+    /** The buffer the last envelope was read from (absolute positions below are in it). */
+    public ByteBuffer buffer() {
+        need();
+        return bb;
+    }
+
+    /** The absolute position of what field {@code voff} of the table at {@code t} refers to, or -1. */
+    private int ref(int t, int voff) {
+        int vt = t - bb.getInt(t);
+        int o = voff < (bb.getShort(vt) & 0xFFFF) ? bb.getShort(vt + voff) & 0xFFFF : 0;
+        return o == 0 ? -1 : t + o + bb.getInt(t + o);
+    }
+
+    /**
+     * The absolute position in {@link #buffer()} of the Raw payload's bytes, or -1 if the payload is not
+     * Raw or has no data. Allocates nothing (unlike {@code raw().dataAsByteBuffer()}).
+     */
+    public int rawDataPosition() {
+        int v = rawVector();
+        return v < 0 ? -1 : v + 4;
+    }
+
+    /** The length of the Raw payload's bytes (0 if the payload is not Raw or has no data). */
+    public int rawDataLength() {
+        int v = rawVector();
+        return v < 0 ? 0 : bb.getInt(v);
+    }
+
+    private int rawVector() {
+        need();
+        if (payloadType != Payload.Raw) {
+            return -1;
+        }
+        return ref(ref(root, 20), 4); // Envelope.payload, Raw.data
+    }
+
+    /**
+     * The trace's strings for {@link EnvelopeLayout#trace(ByteBuffer, int, int, int, int)}: sets {@code l}'s
+     * trace to a copy of this envelope's (nothing if it has none) and returns true if it had one.
+     */
+    public boolean copyTraceTo(EnvelopeLayout l) {
+        need();
+        int t = ref(root, 16); // Envelope.trace
+        if (t < 0) {
+            return false;
+        }
+        int ps = ref(t, 4); // traceparent
+        int ss = ref(t, 6); // tracestate
+        l.trace(bb, ps < 0 ? -1 : ps + 4, ps < 0 ? 0 : bb.getInt(ps), ss < 0 ? -1 : ss + 4, ss < 0 ? 0 : bb.getInt(ss));
+        return true;
     }
 }
