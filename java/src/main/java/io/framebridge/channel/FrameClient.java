@@ -13,6 +13,7 @@ import io.framebridge.RingReader;
 import io.framebridge.RingWriter;
 import io.framebridge.Segment;
 import io.framebridge.TypedWriter;
+import io.framebridge.frames.EnvelopeLayout;
 import io.framebridge.frames.EnvelopeReader;
 import io.framebridge.frames.Envelopes;
 import io.framebridge.frames.fb.Envelope;
@@ -132,6 +133,8 @@ public final class FrameClient implements AutoCloseable {
     // The request being built (guarded by writeLock): a reused build function, so a call allocates nothing.
     private Body body;
     private final Fields fields = new Fields();
+    // A Raw request laid out by hand (guarded by writeLock; holds a payload only during callRaw).
+    private final EnvelopeLayout layout = new EnvelopeLayout();
     private int kind;
     private long corr;
     private long deadlineUnix;
@@ -312,6 +315,44 @@ public final class FrameClient implements AutoCloseable {
         return await(s, response, deadline);
     }
 
+    /**
+     * A call whose request payload is {@code Raw{data: data[off, off + n)}} with envelope sequence
+     * {@code sequence}: the request is laid out by hand in the request ring, no FlatBuffers builder
+     * ({@link io.framebridge.frames.EnvelopeLayout}); otherwise as
+     * {@link #call(Body, ResponseHandler, long, TimeUnit, boolean)}. Allocates nothing.
+     */
+    public <T> T callRaw(long sequence, byte[] data, int off, int n, ResponseHandler<T> response, long timeout, TimeUnit unit,
+            boolean failFast) {
+        if (off < 0 || n < 0 || off > data.length - n) {
+            throw new IndexOutOfBoundsException("raw request " + off + "+" + n + " of " + data.length + " bytes");
+        }
+        long t = unit.toNanos(timeout);
+        if (t <= 0) {
+            throw new IllegalArgumentException("call timeout " + timeout + " " + unit + ": want > 0");
+        }
+        checkAlive();
+        long deadline = System.nanoTime() + t;
+        Slot s = reserve(deadline);
+        writeLock.lock();
+        try {
+            layout.reset().sequence(sequence).raw(data, off, n);
+            write(null, Kind.Request, s.corr, Clock.realtimeAt(deadline), deadline, t, failFast);
+        } catch (RuntimeException | Error e) {
+            s.free();
+            throw e;
+        } finally {
+            layout.reset();
+            writeLock.unlock();
+        }
+        calls.incrementAndGet();
+        return await(s, response, deadline);
+    }
+
+    /** {@link #callRaw(long, byte[], int, int, ResponseHandler, long, TimeUnit, boolean)} waiting for ring space. */
+    public <T> T callRaw(long sequence, byte[] data, int off, int n, ResponseHandler<T> response, long timeout, TimeUnit unit) {
+        return callRaw(sequence, data, off, n, response, timeout, unit, false);
+    }
+
     /** Writes a {@code OneWay} request (no response) and returns once it is committed. */
     public void send(Body request, long timeout, TimeUnit unit, boolean failFast) {
         long t = unit.toNanos(timeout);
@@ -374,7 +415,11 @@ public final class FrameClient implements AutoCloseable {
                 if (d != null) {
                     throw dead(d);
                 }
-                if (tw.build(Envelopes.TYPE, Envelopes.FILE_IDENTIFIER, buildFn, wait, TimeUnit.NANOSECONDS) >= 0) {
+                int n = layout.hasRaw()
+                        ? tw.writeEnvelope(layout.kind(k).correlationId(c).deadlineUnixNano(deadlineUnixNano), wait,
+                                TimeUnit.NANOSECONDS)
+                        : tw.build(Envelopes.TYPE, Envelopes.FILE_IDENTIFIER, buildFn, wait, TimeUnit.NANOSECONDS);
+                if (n >= 0) {
                     return;
                 }
                 d = deadReason.get(); // the stop word ended the wait

@@ -13,6 +13,7 @@ import io.framebridge.RingWriter;
 import io.framebridge.Segment;
 import io.framebridge.Spec;
 import io.framebridge.TypedWriter;
+import io.framebridge.frames.EnvelopeLayout;
 import io.framebridge.frames.Envelopes;
 import io.framebridge.frames.fb.Envelope;
 import io.framebridge.frames.fb.Kind;
@@ -432,7 +433,10 @@ final class ServerConnection implements Runnable {
                     return;
                 }
                 try {
-                    int n = tw.build(Envelopes.TYPE, Envelopes.FILE_IDENTIFIER, resp, Math.min(left, SLICE_NANOS), TimeUnit.NANOSECONDS);
+                    long slice = Math.min(left, SLICE_NANOS);
+                    int n = reply.body == null
+                            ? tw.writeEnvelope(resp.layout(), slice, TimeUnit.NANOSECONDS) // Raw or no payload: by hand
+                            : tw.build(Envelopes.TYPE, Envelopes.FILE_IDENTIFIER, resp, slice, TimeUnit.NANOSECONDS);
                     if (n >= 0) {
                         return;
                     }
@@ -458,6 +462,7 @@ final class ServerConnection implements Runnable {
     /** Builds a response envelope from a request and a reply (reused; guarded by writeLock). */
     private static final class Responder implements TypedWriter.BuildFunction {
         private final Fields fields = new Fields();
+        private final EnvelopeLayout layout = new EnvelopeLayout();
         private final TraceContext trace = new TraceContext();
         private Request req;
         private Reply reply;
@@ -470,6 +475,24 @@ final class ServerConnection implements Runnable {
         void clear() {
             req = null;
             reply = null;
+        }
+
+        /** The response of a reply without a body (Raw payload or none), laid out by hand; the request's trace copied. */
+        EnvelopeLayout layout() {
+            EnvelopeLayout l = layout.reset().kind(Kind.Response).correlationId(req.env.correlationId()).sequence(reply.sequence)
+                    .status(reply.status);
+            if (reply.message != null && !reply.message.isEmpty()) {
+                l.statusMessage(reply.message);
+            }
+            if (reply.raw && reply.status == 0) {
+                if (reply.rawArray != null) {
+                    l.raw(reply.rawArray, reply.rawPos, reply.rawLen);
+                } else {
+                    l.raw(reply.rawBuffer, reply.rawPos, reply.rawLen);
+                }
+            }
+            req.reader().copyTraceTo(l);
+            return l;
         }
 
         @Override

@@ -1,6 +1,5 @@
 package io.framebridge.channel;
 
-import com.google.flatbuffers.ByteVector;
 import com.google.flatbuffers.FlatBufferBuilder;
 import io.framebridge.frames.EnvelopeReader;
 import io.framebridge.frames.fb.MediaChunk;
@@ -14,33 +13,21 @@ import java.nio.charset.StandardCharsets;
 /**
  * The test service every peer's {@code serve} runs (docs/channels.md §9): {@code sleep:<ms>;}, {@code
  * fail:<code>;}, {@code panic;}, echo of Raw; ModelRequest -> ModelResponse [sum, count]; MediaChunk ->
- * MediaChunk with inverted bytes. Thread-safe; echoes allocate nothing (per-thread state).
+ * MediaChunk with inverted bytes. Thread-safe; echoes allocate nothing (Raw: {@link Reply#raw(java.nio.ByteBuffer, int, int)}
+ * from the request's buffer; others: per-thread state).
  */
 public final class TestService implements Handler {
-    /** Per-thread state: the reply body reads the request it belongs to. */
+    /** Per-thread state: the reply body reads the request it belongs to (ModelRequest, MediaChunk; Raw echoes need none). */
     private static final class State implements Body {
         Request req;
         byte[] scratch = new byte[1024];
         final Tensor tensor = new Tensor();
-        final ByteVector bytes = new ByteVector();
 
         @Override
         public void build(FlatBufferBuilder b, Fields f) {
             EnvelopeReader er = req.reader();
             f.sequence(req.envelope().sequence());
             switch (er.payloadType()) {
-                case Payload.Raw: {
-                    // Through a reused ByteVector: one vtable lookup, not one per byte as Raw.data(k) does.
-                    ByteVector v = er.raw().dataVector(bytes);
-                    int n = v == null ? 0 : v.length();
-                    byte[] s = grow(n);
-                    for (int k = 0; k < n; k++) {
-                        s[k] = v.get(k);
-                    }
-                    int vec = b.createByteVector(s, 0, n);
-                    f.payload(Payload.Raw, Raw.createRaw(b, vec));
-                    break;
-                }
                 case Payload.ModelRequest: {
                     ModelRequest m = er.modelRequest();
                     float sum = 0;
@@ -118,6 +105,10 @@ public final class TestService implements Handler {
                     throw new IllegalStateException("panic as asked");
                 }
             }
+            // Echo: the request's bytes, copied straight from its buffer into a response laid out by hand.
+            int at = er.rawDataPosition();
+            reply.sequence(req.envelope().sequence()).raw(er.buffer(), Math.max(at, 0), n);
+            return;
         }
         State s = state.get();
         s.req = req;

@@ -250,13 +250,15 @@ final class PeerChannel {
             Raw raw = er.raw();
             if (env.sequence() != i) {
                 bad = "call " + i + ": response sequence " + env.sequence();
-            } else if (raw == null || raw.dataLength() != data.length) {
-                bad = "call " + i + ": response payload " + (raw == null ? "missing" : raw.dataLength() + " bytes") + ", want "
+            } else if (raw == null || er.rawDataLength() != data.length) {
+                bad = "call " + i + ": response payload " + (raw == null ? "missing" : er.rawDataLength() + " bytes") + ", want "
                         + data.length + " bytes";
             } else {
-                for (int k = 0; k < data.length; k++) {
-                    if ((byte) raw.data(k) != data[k]) {
-                        bad = "call " + i + ": response byte " + k + " = " + raw.data(k) + ", want " + (data[k] & 0xFF);
+                java.nio.ByteBuffer bb = er.buffer();
+                int at = er.rawDataPosition();
+                for (int k = 0; k < data.length; k++) { // absolute reads: no vtable lookup per byte
+                    if (bb.get(at + k) != data[k]) {
+                        bad = "call " + i + ": response byte " + k + " = " + (bb.get(at + k) & 0xFF) + ", want " + (data[k] & 0xFF);
                         break;
                     }
                 }
@@ -265,7 +267,7 @@ final class PeerChannel {
         }
 
         void check(FrameClient c, long timeoutMs) throws Failed {
-            EchoCall r = c.call(this, this, timeoutMs, TimeUnit.MILLISECONDS);
+            EchoCall r = c.callRaw(i, data, 0, data.length, this, timeoutMs, TimeUnit.MILLISECONDS);
             if (r.bad != null) {
                 throw new Failed(r.bad);
             }
