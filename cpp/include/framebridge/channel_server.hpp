@@ -313,6 +313,10 @@ class Server {
   void Monitor() {
     std::vector<pollfd> pf;
     std::vector<detail::Conn*> pc;
+    // Sized once (up to the connection limit): the poll set does not grow, allocating, while calls run.
+    const std::size_t expect = opts_.max_connections < 4096 ? opts_.max_connections : 4096;
+    pf.reserve(expect + 2);
+    pc.reserve(expect);
     while (running_.load()) {
       pf.clear(), pc.clear();
       pf.push_back(pollfd{wake_.read_fd(), POLLIN, 0});
