@@ -30,6 +30,8 @@ type Reader struct {
 	cBad, cAbandoned                 counter
 
 	blockedPolls uint32 // consecutive TryNext calls stuck behind a claim
+	zeroAt       uint64 // readPos+1 where zeroPassed first saw an overwritten size word
+	zeroWaits    uint64 // r.waits then: the second sighting must come after a wait
 	holding      bool   // a frame was delivered since the last Release
 	cur          Frame  // the frame poll found (kept here: no copy through return values)
 	sleeper      waiter
@@ -106,6 +108,31 @@ func (r *Reader) skipCorrupt(field string, pos, value uint64, reason string) err
 	return corrupt(r.name, field, pos, value, reason)
 }
 
+// zeroPassed reports whether the zero size word at readPos (index idx) is
+// one the SPSC writer has committed past: its tail, stored after each
+// commit's size word, is beyond readPos. Only a peer overwriting the size
+// word makes that so; left alone it would stall a full ring for good (the
+// writer waits for space behind a record the reader never sees). Two
+// sightings at the same position, at least one wait apart, are required, so
+// a tail store seen before its size word (weakly ordered CPUs) is not taken
+// for corruption.
+func (r *Reader) zeroPassed(idx uint64) bool {
+	t := atomic.LoadUint64(r.tail)
+	if !(t > r.readPos && t-r.releasedPos <= r.capacity && t%RecordAlignment == 0) ||
+		atomic.LoadInt32(i32At(r.data, idx+RecordSizeOffset)) != 0 {
+		r.zeroAt = 0
+		return false
+	}
+	if r.zeroAt == r.readPos+1 && r.waits != r.zeroWaits {
+		r.zeroAt = 0
+		return true
+	}
+	if r.zeroAt != r.readPos+1 {
+		r.zeroAt, r.zeroWaits = r.readPos+1, r.waits
+	}
+	return false
+}
+
 // poll looks for the next frame once, from the size word at readPos alone
 // (layout.md §5.3). checkLiveness allows the (slow) liveness check of a
 // writer whose claim blocks the reader.
@@ -120,6 +147,10 @@ func (r *Reader) poll(checkLiveness bool) (pollState, error) {
 		idx := r.readPos & r.mask
 		raw := atomic.LoadInt32(i32At(r.data, idx+RecordSizeOffset))
 		if raw == 0 {
+			if checkLiveness && r.kind == SPSC && r.zeroPassed(idx) {
+				return pollEmpty, r.skipCorrupt("record size", r.readPos, 0,
+					"zero where the writer's tail says a record was committed (its size word was overwritten)")
+			}
 			r.releasePadding()
 			return pollEmpty, nil
 		}
