@@ -59,6 +59,12 @@ public final class RingReader implements AutoCloseable {
     private long pendingPos = -1;
     private long pendingCheckedAt;
 
+    // SPSC size word zeroed behind the writer's tail (see zeroPassed)
+    /** readPos + 1 where zeroPassed first saw an overwritten size word (0: none). */
+    private long zeroAt;
+    /** readerWaits then: the second sighting must come after a wait. */
+    private long zeroWaits;
+
     // counters (single writer: plain stores of local copies)
     private long framesRead;
     private long bytesRead;
@@ -161,7 +167,7 @@ public final class RingReader implements AutoCloseable {
     /** The next frame if one is committed, else null (also null while the next record is claimed by a live writer). */
     public Frame tryNext() {
         checkOpen();
-        return poll() == FRAME ? frame : null;
+        return poll(false) == FRAME ? frame : null;
     }
 
     /** The next frame, waiting as long as it takes (null only when the {@link #stopWhen stop word} is set). */
@@ -182,7 +188,7 @@ public final class RingReader implements AutoCloseable {
         checkOpen();
         int n = 0;
         try {
-            while (n < max && poll() == FRAME) {
+            while (n < max && poll(false) == FRAME) {
                 n++;
                 handler.onFrame(frame);
             }
@@ -207,7 +213,7 @@ public final class RingReader implements AutoCloseable {
             throw new RingFullException("ring " + ring + ": the reader holds a whole ring of unreleased frames;"
                     + " call release()");
         }
-        int st = poll();
+        int st = poll(false);
         if (st == FRAME) {
             return frame;
         }
@@ -218,7 +224,7 @@ public final class RingReader implements AutoCloseable {
         if (spinNanos > 0) {
             for (int i = 1; ; i++) {
                 Thread.onSpinWait();
-                st = poll();
+                st = poll(false);
                 if (st == FRAME) {
                     return frame;
                 }
@@ -257,7 +263,7 @@ public final class RingReader implements AutoCloseable {
             } finally {
                 Mem.getAndAddInt(b, dataWaitersOff, -1);
             }
-            st = poll();
+            st = poll(true); // the slow poll between sleeps (Go: poll(true) before each sleep)
             if (st == FRAME) {
                 return frame;
             }
@@ -277,10 +283,37 @@ public final class RingReader implements AutoCloseable {
     }
 
     /**
-     * §5.3: one step of the reader, from the size word at readPos alone (the commit flag). Returns FRAME
-     * (frame set), EMPTY or PENDING (a live writer's claim).
+     * Is the zero size word at readPos (data index {@code idx}) one the SPSC writer has committed past? Its
+     * tail, stored after each commit's size word, is beyond readPos: only a peer overwriting the size word
+     * makes that so, and left alone it would stall a full ring for good (the writer waits for space behind a
+     * record the reader never sees). Two sightings at the same position, at least one wait apart, are
+     * required, so a tail store seen before its size word (weakly ordered CPUs) is not taken for corruption.
      */
-    private int poll() {
+    private boolean zeroPassed(int idx) {
+        long t = Mem.getLongVolatile(b, tailOff);
+        if (!(Long.compareUnsigned(t, readPos) > 0 && Long.compareUnsigned(t - releasedPos, capacity) <= 0
+                && (t & (Layout.RECORD_ALIGNMENT - 1)) == 0)
+                || Mem.getIntVolatile(b, data + idx + Layout.RECORD_SIZE_OFFSET) != 0) { // re-loaded after the tail
+            zeroAt = 0;
+            return false;
+        }
+        if (zeroAt == readPos + 1 && readerWaits != zeroWaits) {
+            zeroAt = 0;
+            return true;
+        }
+        if (zeroAt != readPos + 1) {
+            zeroAt = readPos + 1;
+            zeroWaits = readerWaits;
+        }
+        return false;
+    }
+
+    /**
+     * §5.3: one step of the reader, from the size word at readPos alone (the commit flag). Returns FRAME
+     * (frame set), EMPTY or PENDING (a live writer's claim). {@code slow}: the poll between sleeps, which
+     * also checks an SPSC zero size word against the tail ({@link #zeroPassed}).
+     */
+    private int poll(boolean slow) {
         for (;;) {
             final long pos = readPos;
             if (pos - releasedPos >= capacity) {
@@ -296,6 +329,10 @@ public final class RingReader implements AutoCloseable {
             final int at = data + idx;
             final int raw = Mem.getIntAcquire(b, at + Layout.RECORD_SIZE_OFFSET);
             if (raw == 0) {
+                if (slow && !mpsc && zeroPassed(idx)) {
+                    throw bad(pos, "size", 0, "zero where the writer's tail says a record was committed"
+                            + " (its size word was overwritten)");
+                }
                 freePadding();
                 return EMPTY;
             }
