@@ -262,3 +262,80 @@ TEST(Corrupt, HeadPositionsOutOfRangeStopWritersAndReaders) {
 }
 
 }  // namespace
+
+// As shm/zeroed_test.go. A peer zeroes the size word of a committed record at the reader's position. Zero
+// means "not committed yet", so without a check the reader would wait behind it for ever while a full
+// ring keeps the writer waiting for space. The SPSC writer's tail, stored after every commit, gives it
+// away: after a sleep the reader reports ErrCorrupt, skips to the tail, and the ring works again.
+TEST(Corrupt, SPSCSizeWordZeroedBehindTheTailIsSkippedAfterAWait) {
+  fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kSPSC));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  const std::string committed = "committed";
+  const std::vector<std::uint8_t> c(committed.begin(), committed.end());
+  for (int i = 0; i < 3; ++i) fbtest::Write(*w, 1, c);
+  Put<std::int32_t>(fbtest::RegionBase(seg, "r") + L::kRingDataOffset, L::kRecordSizeOffset, 0);
+
+  // The first sighting only waits (a tail seen before its size word on a weakly ordered CPU looks the
+  // same for a moment); one after a sleep is corruption.
+  fb::Status st;
+  fb::Frame f;
+  for (int i = 0; i < 3 && st.code() != fb::Errc::kCorrupt; ++i) {
+    st = r->Next(fb::Deadline::After(5 * 1000 * 1000), &f);
+    ASSERT_TRUE(st.code() == fb::Errc::kCorrupt || st.code() == fb::Errc::kTimeout) << i << ": " << st.message();
+  }
+  ASSERT_EQ(st.code(), fb::Errc::kCorrupt) << st.message();
+  EXPECT_GT(r->counters().reader_waits, 0u) << "reported corruption without having waited once";
+
+  const std::vector<std::uint8_t> after{'a', 'f', 't', 'e', 'r'};
+  fbtest::Write(*w, 1, after);
+  auto g = r->Next(fb::Deadline::After(5LL * 1000 * 1000 * 1000));
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  EXPECT_EQ(fbtest::Bytes(*g), after);
+  EXPECT_EQ(r->counters().bad_records, 1u);
+}
+
+// One Next with a long deadline finds it too: while a first sighting is pending its sleep lasts at most a
+// liveness poll, so it need not be woken to look again (the writer of a full ring only waits for space).
+TEST(Corrupt, SPSCSizeWordZeroedInAFullRingIsFoundByOneBlockingNext) {
+  fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kSPSC));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  for (int i = 0; i < 4; ++i) fbtest::Write(*w, 1, fbtest::Payload(1000, 1));  // ring full
+  EXPECT_EQ(w->TryClaim(1, 8).code(), fb::Errc::kFull);
+  Put<std::int32_t>(fbtest::RegionBase(seg, "r") + L::kRingDataOffset, L::kRecordSizeOffset, 0);
+  fb::Frame f;
+  const std::int64_t t0 = fb::sys::MonotonicNanos();
+  const fb::Status st = r->Next(fb::Deadline::After(10LL * 1000 * 1000 * 1000), &f);
+  EXPECT_EQ(st.code(), fb::Errc::kCorrupt) << st.message();
+  EXPECT_LT(fb::sys::MonotonicNanos() - t0, 5LL * 1000 * 1000 * 1000);
+  EXPECT_EQ(r->counters().bad_records, 1u);
+  fbtest::Write(*w, 2, fbtest::Payload(1000, 2));  // the skip released the whole ring
+  auto g = r->TryNext();
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  EXPECT_EQ(g->type, 2u);
+}
+
+// An SPSC claim in progress also reads as zero, but its writer has not moved the tail: the reader keeps
+// waiting and then gets the frame.
+TEST(Corrupt, SPSCClaimInProgressIsNotMistakenForAZeroedRecord) {
+  fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kSPSC));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  auto b = w->Claim(1, 8, fb::Deadline::Try());
+  ASSERT_TRUE(b.ok()) << b.status().message();
+  fb::Frame f;
+  for (int i = 0; i < 3; ++i) {
+    const fb::Status st = r->Next(fb::Deadline::After(2 * 1000 * 1000), &f);
+    EXPECT_EQ(st.code(), fb::Errc::kTimeout) << i << " behind a claim in progress: " << st.message();
+  }
+  std::memcpy(b->data, "claimed!", 8);
+  ASSERT_TRUE(w->Commit(8).ok());
+  auto g = r->Next(fb::Deadline::After(5LL * 1000 * 1000 * 1000));
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(g->data), g->size), "claimed!");
+  EXPECT_EQ(r->counters().bad_records, 0u);
+}

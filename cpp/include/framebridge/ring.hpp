@@ -18,8 +18,9 @@
 // touching anything else, bounding every record by releasedPos + capacity. A claimed record (size < 0)
 // whose writer is dead is turned into padding (§5.4). A malformed record is ErrCorrupt; the reader
 // skips to the published tail when that is valid (§5.5), zeroing only the skipped bytes (frames already
-// delivered stay valid until Release). Release stores ReleaseTo, zeroes the
-// released bytes, then stores head (store.sc).
+// delivered stay valid until Release). In an SPSC ring a zero size word the writer's tail is already
+// past, seen twice at the same position with a sleep in between, is malformed too (ZeroPassed). Release
+// stores ReleaseTo, zeroes the released bytes, then stores head (store.sc).
 //
 // Every value read from shared memory is loaded once into a local and checked before it is used as a
 // length or index: whatever bytes a peer writes, neither side touches memory outside its ring.
@@ -626,11 +627,17 @@ class Reader {
       unsigned char* rec = data_ + idx;
       const std::int32_t raw = atomics::LoadAcquire<std::int32_t>(rec, layout::kRecordSizeOffset);
       if (raw == 0) {
-        // Nothing written here yet.
+        // Nothing written here yet, unless (SPSC, before waiting) the writer's tail is past it: ZeroPassed.
+        if (!dl.is_try() && !mpsc_ && ZeroPassed(idx)) {
+          return Bad("RecordSize", 0, "non-zero: the writer's tail is past it (a peer overwrote the size word)");
+        }
         ReleaseIfOnlyPadding();
         if (dl.is_try()) return Status::Error(Errc::kEmpty, "next: ring empty");
+        // While a first sighting is pending, sleep at most a liveness poll so the second one is looked for
+        // even if nothing wakes us (a full ring's writer only waits for space).
+        const std::int64_t poll_ns = zero_at_ == read_pos_ + 1 ? layout::kLivenessPollNanos : 0;
         WaitOutcome o = WaitData(
-            [&] { return atomics::LoadSeqCst<std::int32_t>(rec, layout::kRecordSizeOffset) != 0; }, dl, 0);
+            [&] { return atomics::LoadSeqCst<std::int32_t>(rec, layout::kRecordSizeOffset) != 0; }, dl, poll_ns);
         if (TakeInterrupt()) return Status::Error(Errc::kCanceled, "next: interrupted");
         if (o == WaitOutcome::kTimeout) return Status::Error(Errc::kTimeout, "next: no frame before the deadline");
         continue;
@@ -754,7 +761,33 @@ class Reader {
         r_, layout::kDataSignalOffset, layout::kDataWaitersOffset,
         [&] { return __atomic_load_n(&interrupt_, __ATOMIC_ACQUIRE) || cond(); }, spin_ns_, dl, poll_ns, &sleeps);
     if (sleeps != 0) atomics::BumpSingle(r_, layout::kReaderWaitsOffset, sleeps);
+    waits_ += sleeps;
     return o;
+  }
+
+  // Whether the zero size word at read_pos_ (index idx) is one the SPSC writer has committed past. Zero
+  // normally means "not committed yet", but the SPSC writer stores the tail after each commit's size
+  // word, so a tail beyond read_pos_ (and within released_pos_ + capacity) with the size word still zero
+  // when loaded again after the tail means a peer overwrote a committed record's size word; left alone it
+  // stalls a full ring for good (the writer waits for space behind a record the reader never sees). Only
+  // two sightings at the same position with at least one sleep in between count, so a tail store seen
+  // before its size word (weakly ordered CPUs) is not taken for corruption. As shm/reader.go zeroPassed.
+  bool ZeroPassed(std::uint64_t idx) {
+    const std::uint64_t t = atomics::LoadSeqCst<std::uint64_t>(r_, layout::kTailPositionOffset);
+    if (!(t > read_pos_ && t - released_pos_ <= cap_ && t % layout::kRecordAlignment == 0) ||
+        atomics::LoadSeqCst<std::int32_t>(data_ + idx, layout::kRecordSizeOffset) != 0) {
+      zero_at_ = 0;
+      return false;
+    }
+    if (zero_at_ == read_pos_ + 1 && waits_ != zero_waits_) {
+      zero_at_ = 0;
+      return true;
+    }
+    if (zero_at_ != read_pos_ + 1) {
+      zero_at_ = read_pos_ + 1;
+      zero_waits_ = waits_;
+    }
+    return false;
   }
 
   bool TakeInterrupt() {
@@ -803,6 +836,9 @@ class Reader {
   std::uint64_t frames_ = 0, bytes_ = 0;  // not yet published to the counters
   std::uint64_t blocked_pos_ = ~std::uint64_t{0};  // a live-looking claim we are stuck behind
   std::uint64_t blocked_polls_ = 0;
+  std::uint64_t waits_ = 0;       // futex sleeps of this reader (ReaderWaits is shared; this is ours)
+  std::uint64_t zero_at_ = 0;     // read_pos_ + 1 where ZeroPassed first saw an overwritten size word
+  std::uint64_t zero_waits_ = 0;  // waits_ then: the second sighting must come after a sleep
   bool interrupt_ = false;  // set by Interrupt (any thread), accessed atomically
   bool delivered_ = false;  // a frame was returned since the last Release
 };
