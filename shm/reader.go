@@ -288,7 +288,10 @@ func (r *Reader) Next(ctx context.Context) (Frame, error) {
 			return r.cur, nil
 		}
 		bound := LivenessPoll
-		if st == pollEmpty {
+		if st == pollEmpty && r.zeroAt == 0 {
+			// Nothing to re-check without a signal. A pending zeroPassed
+			// sighting must be looked at again even if nobody signals (a
+			// full ring's writer never does).
 			bound = -1
 		}
 		timeout, expired := sleepTimeout(ctx, bound)

@@ -89,7 +89,10 @@ func (r *Reader) NextUntil(deadline time.Time, stop *atomic.Bool) (Frame, error)
 			return Frame{}, ErrStopped
 		}
 		bound := LivenessPoll
-		if st == pollEmpty {
+		if st == pollEmpty && r.zeroAt == 0 {
+			// Nothing to re-check without a signal. A pending zeroPassed
+			// sighting must be looked at again even if nobody signals (a
+			// full ring's writer never does).
 			bound = -1
 		}
 		timeout, expired := untilTimeout(deadline, bound)

@@ -249,7 +249,11 @@ public final class RingReader implements AutoCloseable {
                     if (stopped()) { // after announcing and reading the signal: a stopper's wakeup() bumps it
                         return null;
                     }
-                    long sleep = st == PENDING ? Layout.LIVENESS_POLL_NANOS : -1;
+                    // Bounded too when an SPSC tail is past readPos: a size word overwritten with zero there
+                    // (zeroPassed) must be looked at again though the stalled writer never signals.
+                    long sleep = st == PENDING || zeroAt != 0
+                            || (!mpsc && Long.compareUnsigned(Mem.getLongVolatile(b, tailOff), readPos) > 0)
+                                    ? Layout.LIVENESS_POLL_NANOS : -1;
                     if (timeoutNanos > 0) {
                         long left = timeoutNanos - (System.nanoTime() - start);
                         if (left <= 0) {

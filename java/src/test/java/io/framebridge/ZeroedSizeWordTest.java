@@ -87,4 +87,34 @@ class ZeroedSizeWordTest {
             assertEquals(0, s.counters("r").badRecords());
         }
     }
+
+    /**
+     * In a full ring the writer never signals: one blocking next with a far timeout must still find the
+     * overwritten size word (its sleep is bounded while an SPSC tail is past readPos), and the ring then works.
+     */
+    @Test
+    void spscSizeWordZeroedInAFullRingIsFoundByOneBlockingNext() {
+        try (Segment s = Segment.createMemfd("zeroed", new Spec().ring("r", RegionKind.SPSC, CAP));
+                RingWriter w = s.writer("r");
+                RingReader r = s.reader("r")) {
+            Frame c;
+            while ((c = w.tryClaim(1, 100)) != null) {
+                c.putBytes(0, "full".getBytes(UTF_8));
+                w.commit();
+            }
+            ByteBuffer b = s.buffer();
+            int data = (int) s.region("r").offset() + Layout.RING_DATA_OFFSET;
+            b.putInt(data + Layout.RECORD_SIZE_OFFSET, 0);
+            try {
+                r.next(60, TimeUnit.SECONDS); // a watchdog, not a timing assertion
+                fail("blocking next on a full ring behind a zeroed size word returned without an error");
+            } catch (CorruptSegmentException e) {
+                // expected
+            }
+            write(w, "after");
+            Frame f = r.next(5, TimeUnit.SECONDS);
+            assertNotNull(f, "after the skip");
+            assertEquals("after", text(f));
+        }
+    }
 }
