@@ -128,7 +128,7 @@ inline flatbuffers::Offset<fr::Envelope> BuildTestEnvelope(flatbuffers::FlatBuff
     }
   }
   return fr::CreateEnvelope(b, i, i % 3 == 2 ? 5 : 0, status_msg, i % 2 == 0 ? fr::Kind::Request : fr::Kind::OneWay,
-                            TestCorrelation(w, i), kDeadlineBase + static_cast<std::int64_t>(i), trace, ptype, payload);
+                            TestCorrelation(w, i), static_cast<std::int64_t>(static_cast<std::uint64_t>(kDeadlineBase) + i), trace, ptype, payload);
 }
 
 // Collects the first mismatch as "writer W envelope I: field = got, want X".
@@ -203,7 +203,7 @@ inline bool CheckTestEnvelope(const fr::Envelope* e, std::uint32_t w, std::uint6
   c.U("kind", static_cast<std::uint64_t>(e->kind()),
       static_cast<std::uint64_t>(i % 2 == 0 ? fr::Kind::Request : fr::Kind::OneWay));
   c.U("correlation_id", e->correlation_id(), TestCorrelation(w, i));
-  c.I("deadline_unix_nano", e->deadline_unix_nano(), kDeadlineBase + static_cast<std::int64_t>(i));
+  c.I("deadline_unix_nano", e->deadline_unix_nano(), static_cast<std::int64_t>(static_cast<std::uint64_t>(kDeadlineBase) + i));  // wraps like Go (no signed overflow)
   const fr::TraceContext* tc = e->trace();
   if (tc == nullptr) {
     c.Fail("trace absent");

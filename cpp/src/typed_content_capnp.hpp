@@ -49,7 +49,7 @@ inline void BuildTestEnvelopeCapnp(::capnp::MessageBuilder& msg, std::uint32_t w
   }
   e.setKind(i % 2 == 0 ? cp::Kind::REQUEST : cp::Kind::ONE_WAY);
   e.setCorrelationId(TestCorrelation(w, i));
-  e.setDeadlineUnixNano(kDeadlineBase + static_cast<std::int64_t>(i));
+  e.setDeadlineUnixNano(static_cast<std::int64_t>(static_cast<std::uint64_t>(kDeadlineBase) + i));  // wraps like Go (no signed overflow)
   auto tc = e.initTrace();
   tc.setTraceparent(CText(TestTraceparent(w, i)));
   tc.setTracestate(CText(TestTracestate(i)));
@@ -113,7 +113,7 @@ inline bool CheckTestEnvelopeCapnp(cp::Envelope::Reader e, std::uint32_t w, std:
   c.U("kind", static_cast<std::uint64_t>(e.getKind()),
       static_cast<std::uint64_t>(i % 2 == 0 ? cp::Kind::REQUEST : cp::Kind::ONE_WAY));
   c.U("correlationId", e.getCorrelationId(), TestCorrelation(w, i));
-  c.I("deadlineUnixNano", e.getDeadlineUnixNano(), kDeadlineBase + static_cast<std::int64_t>(i));
+  c.I("deadlineUnixNano", e.getDeadlineUnixNano(), static_cast<std::int64_t>(static_cast<std::uint64_t>(kDeadlineBase) + i));  // wraps like Go (no signed overflow)
   if (!e.hasTrace()) {
     c.Fail("trace absent");
   } else {
