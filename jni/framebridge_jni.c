@@ -316,14 +316,17 @@ static jint JNICALL sendFd0(JNIEnv *env, jclass cls, jint sock, jint fd) {
     return n < 0 ? -errno : 0;
 }
 
-static jint JNICALL recvFd0(JNIEnv *env, jclass cls, jint sock) {
-    (void)env;
-    (void)cls;
-    char byte;
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+/*
+ * recvmsg(2) of one packet into data[0, len), retrying EINTR. Of the SCM_RIGHTS descriptors that came
+ * (close-on-exec), the first is kept in *first (-1: none) and every other is closed here, so a peer can
+ * never make us leak descriptors; *count says how many came and *flags holds msg_flags (MSG_TRUNC,
+ * MSG_CTRUNC). Returns the packet's length (0: end of file) or -errno.
+ */
+static ssize_t recv_first_fd(int sock, void *data, size_t len, int *first, int *count, int *flags) {
+    struct iovec iov = {.iov_base = data, .iov_len = len};
     union {
         struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int) * 4)];
+        char buf[CMSG_SPACE(sizeof(int) * 8)];
     } u;
     struct msghdr msg = {0};
     msg.msg_iov = &iov;
@@ -334,33 +337,52 @@ static jint JNICALL recvFd0(JNIEnv *env, jclass cls, jint sock) {
     do {
         n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
     } while (n < 0 && errno == EINTR);
+    *first = -1;
+    *count = 0;
+    *flags = 0;
     if (n < 0) {
         return -errno;
     }
-    if (n == 0) {
-        return -ECONNRESET; /* peer closed the socket */
+    *flags = msg.msg_flags;
+    if (msg.msg_controllen == 0) {
+        return n;
     }
-    int result = -ENOMSG;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0)) {
             continue;
         }
-        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < count; i++) {
+        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
             int fd;
             memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-            if (result < 0) {
-                result = fd; /* keep the first fd */
+            (*count)++;
+            if (*first < 0) {
+                *first = fd;
             } else {
-                close(fd); /* never leak extra fds a peer sent */
+                close(fd);
             }
         }
     }
-    if (result >= 0 && (msg.msg_flags & MSG_CTRUNC)) {
-        close(result);
+    return n;
+}
+
+static jint JNICALL recvFd0(JNIEnv *env, jclass cls, jint sock) {
+    (void)env;
+    (void)cls;
+    char byte;
+    int fd, count, flags;
+    ssize_t n = recv_first_fd(sock, &byte, 1, &fd, &count, &flags);
+    if (n < 0) {
+        return (jint)n;
+    }
+    if (n == 0) {
+        return -ECONNRESET; /* peer closed the socket */
+    }
+    if (fd >= 0 && (flags & MSG_CTRUNC)) {
+        close(fd);
         return -EMSGSIZE;
     }
-    return result;
+    return fd >= 0 ? fd : -ENOMSG;
 }
 
 static jint JNICALL peerCred0(JNIEnv *env, jclass cls, jint sock, jintArray out) {
@@ -558,44 +580,12 @@ static jint JNICALL recvPacket0(JNIEnv *env, jclass cls, jint sock, jbyteArray b
         cap = 4096;
     }
     char data[4096];
-    struct iovec iov = {.iov_base = data, .iov_len = (size_t)cap};
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int) * 8)];
-    } u;
-    struct msghdr msg = {0};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = u.buf;
-    msg.msg_controllen = sizeof u.buf;
-    ssize_t n;
-    do {
-        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-    } while (n < 0 && errno == EINTR);
+    int first, count, flags;
+    ssize_t n = recv_first_fd(sock, data, (size_t)cap, &first, &count, &flags);
     if (n < 0) {
-        return -errno;
+        return (jint)n;
     }
-    int first = -1;
-    int count = 0;
-    if (msg.msg_controllen > 0) {
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0)) {
-                continue;
-            }
-            size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < k; i++) {
-                int fd;
-                memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-                count++;
-                if (first < 0) {
-                    first = fd;
-                } else {
-                    close(fd);
-                }
-            }
-        }
-    }
-    if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+    if (flags & (MSG_TRUNC | MSG_CTRUNC)) {
         if (first >= 0) {
             close(first);
         }
