@@ -18,7 +18,6 @@ import io.framebridge.frames.fb.Payload;
 import io.framebridge.frames.fb.Tensor;
 import java.io.PrintStream;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
@@ -133,24 +132,11 @@ public final class Peer {
     }
 
     private void parse(String[] a) throws UsageException {
-        Map<String, String> v = new HashMap<>();
-        for (int i = 0; i < a.length; i++) {
-            String k = a[i];
-            if (!k.startsWith("--")) {
-                throw new UsageException("unexpected argument " + k);
-            }
-            String val;
-            int eq = k.indexOf('=');
-            if (eq > 0) {
-                val = k.substring(eq + 1);
-                k = k.substring(0, eq);
-            } else {
-                if (i + 1 >= a.length) {
-                    throw new UsageException(k + " needs a value");
-                }
-                val = a[++i];
-            }
-            v.put(k.substring(2), val);
+        Map<String, String> v;
+        try {
+            v = Flags.parse(a);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
         }
         try {
             for (Map.Entry<String, String> e : v.entrySet()) {

@@ -25,7 +25,6 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -110,24 +109,11 @@ final class PeerChannel {
     }
 
     private void parse(String[] a) throws Usage {
-        Map<String, String> v = new HashMap<>();
-        for (int i = 0; i < a.length; i++) {
-            String k = a[i];
-            if (!k.startsWith("--")) {
-                throw new Usage("unexpected argument " + k);
-            }
-            int eq = k.indexOf('=');
-            String val;
-            if (eq > 0) {
-                val = k.substring(eq + 1);
-                k = k.substring(0, eq);
-            } else {
-                if (i + 1 >= a.length) {
-                    throw new Usage(k + " needs a value");
-                }
-                val = a[++i];
-            }
-            v.put(k.substring(2), val);
+        Map<String, String> v;
+        try {
+            v = Flags.parse(a);
+        } catch (IllegalArgumentException e) {
+            throw new Usage(e.getMessage());
         }
         try {
             for (Map.Entry<String, String> e : v.entrySet()) {
