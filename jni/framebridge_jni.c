@@ -289,11 +289,12 @@ static jint JNICALL socketpair0(JNIEnv *env, jclass cls, jintArray out) {
     return 0;
 }
 
-static jint JNICALL sendFd0(JNIEnv *env, jclass cls, jint sock, jint fd) {
-    (void)env;
-    (void)cls;
-    char byte = 'F';
-    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+/*
+ * sendmsg(2) of data[0, len) as one packet, with fd as SCM_RIGHTS ancillary data when fd >= 0, retrying
+ * EINTR; never raises SIGPIPE. Returns the bytes sent or -errno.
+ */
+static ssize_t send_with_fd(int sock, const void *data, size_t len, int fd) {
+    struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
     union {
         struct cmsghdr align;
         char buf[CMSG_SPACE(sizeof(int))];
@@ -302,18 +303,31 @@ static jint JNICALL sendFd0(JNIEnv *env, jclass cls, jint sock, jint fd) {
     struct msghdr msg = {0};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
-    msg.msg_control = u.buf;
-    msg.msg_controllen = sizeof u.buf;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    if (fd >= 0) {
+        msg.msg_control = u.buf;
+        msg.msg_controllen = sizeof u.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    }
     ssize_t n;
     do {
         n = sendmsg(sock, &msg, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
-    return n < 0 ? -errno : 0;
+    return n < 0 ? -errno : n;
+}
+
+static jint JNICALL sendFd0(JNIEnv *env, jclass cls, jint sock, jint fd) {
+    (void)env;
+    (void)cls;
+    if (fd < 0) {
+        return -EBADF;
+    }
+    char byte = 'F';
+    ssize_t n = send_with_fd(sock, &byte, 1, fd);
+    return n < 0 ? (jint)n : 0;
 }
 
 /*
@@ -539,29 +553,7 @@ static jint JNICALL sendPacket0(JNIEnv *env, jclass cls, jint sock, jbyteArray b
     }
     char data[4096];
     (*env)->GetByteArrayRegion(env, buf, 0, len, (jbyte *)data);
-    struct iovec iov = {.iov_base = data, .iov_len = (size_t)len};
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } u;
-    memset(&u, 0, sizeof u);
-    struct msghdr msg = {0};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    if (fd >= 0) {
-        msg.msg_control = u.buf;
-        msg.msg_controllen = sizeof u.buf;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    }
-    ssize_t n;
-    do {
-        n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
-    return n < 0 ? -errno : (jint)n;
+    return (jint)send_with_fd(sock, data, (size_t)len, fd);
 }
 
 /*
