@@ -248,6 +248,17 @@ func (r *Reader) TryNext() (f Frame, ok bool, err error) {
 // for the spin budget, then sleeps on the ring's futex word. A claim left by
 // a dead MPSC writer is skipped as soon as its death is seen.
 func (r *Reader) Next(ctx context.Context) (Frame, error) {
+	f, err := r.next(waitLimit{ctx: ctx})
+	if err == context.Canceled || err == context.DeadlineExceeded {
+		return Frame{}, fmt.Errorf("next frame on ring %q: %w", r.name, err)
+	}
+	return f, err
+}
+
+// next is Next and NextUntil: spin, then sleep until a frame, an error or
+// the end l sets. The end of a wait comes back as the bare sentinel
+// (ctx.Err(), context.DeadlineExceeded or ErrStopped).
+func (r *Reader) next(l waitLimit) (Frame, error) {
 	if r.closed {
 		return Frame{}, ErrClosed
 	}
@@ -265,19 +276,19 @@ func (r *Reader) Next(ctx context.Context) (Frame, error) {
 	if r.cfg.spin > 0 {
 		done := spinUntil(r.cfg.spin, func() bool {
 			st, err = r.poll(false)
-			return st == pollGot || err != nil
+			return st == pollGot || err != nil || stopped(l.stop)
 		})
 		if done {
-			if err != nil {
+			switch {
+			case err != nil:
 				return Frame{}, err
+			case st == pollGot:
+				return r.cur, nil
 			}
-			return r.cur, nil
+			return Frame{}, ErrStopped
 		}
 	}
 	for {
-		if err := ctx.Err(); err != nil {
-			return Frame{}, fmt.Errorf("next frame on ring %q: %w", r.name, err)
-		}
 		seen := r.dataEC.prepare()
 		st, err = r.poll(true)
 		if st == pollGot || err != nil {
@@ -287,6 +298,12 @@ func (r *Reader) Next(ctx context.Context) (Frame, error) {
 			}
 			return r.cur, nil
 		}
+		// After prepare: a cancel or a stopper that came later pokes the
+		// signal we read, so the sleep below returns at once.
+		if err := l.ended(); err != nil {
+			r.dataEC.cancel()
+			return Frame{}, err
+		}
 		bound := LivenessPoll
 		if st == pollEmpty && r.zeroAt == 0 {
 			// Nothing to re-check without a signal. A pending zeroPassed
@@ -294,12 +311,14 @@ func (r *Reader) Next(ctx context.Context) (Frame, error) {
 			// full ring's writer never does).
 			bound = -1
 		}
-		timeout, expired := sleepTimeout(ctx, bound)
+		timeout, expired := l.sleepFor(bound)
 		if expired {
 			r.dataEC.cancel()
-			return Frame{}, fmt.Errorf("next frame on ring %q: %w", r.name, context.DeadlineExceeded)
+			return Frame{}, context.DeadlineExceeded
 		}
-		r.sleeper.arm(ctx)
+		if l.ctx != nil {
+			r.sleeper.arm(l.ctx)
+		}
 		r.waits++
 		r.cWaits.setRelaxed(r.waits)
 		r.dataEC.sleep(seen, timeout)
