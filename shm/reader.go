@@ -248,17 +248,6 @@ func (r *Reader) TryNext() (f Frame, ok bool, err error) {
 // for the spin budget, then sleeps on the ring's futex word. A claim left by
 // a dead MPSC writer is skipped as soon as its death is seen.
 func (r *Reader) Next(ctx context.Context) (Frame, error) {
-	f, err := r.next(waitLimit{ctx: ctx})
-	if err == context.Canceled || err == context.DeadlineExceeded {
-		return Frame{}, fmt.Errorf("next frame on ring %q: %w", r.name, err)
-	}
-	return f, err
-}
-
-// next is Next and NextUntil: spin, then sleep until a frame, an error or
-// the end l sets. The end of a wait comes back as the bare sentinel
-// (ctx.Err(), context.DeadlineExceeded or ErrStopped).
-func (r *Reader) next(l waitLimit) (Frame, error) {
 	if r.closed {
 		return Frame{}, ErrClosed
 	}
@@ -276,19 +265,19 @@ func (r *Reader) next(l waitLimit) (Frame, error) {
 	if r.cfg.spin > 0 {
 		done := spinUntil(r.cfg.spin, func() bool {
 			st, err = r.poll(false)
-			return st == pollGot || err != nil || stopped(l.stop)
+			return st == pollGot || err != nil
 		})
 		if done {
-			switch {
-			case err != nil:
+			if err != nil {
 				return Frame{}, err
-			case st == pollGot:
-				return r.cur, nil
 			}
-			return Frame{}, ErrStopped
+			return r.cur, nil
 		}
 	}
 	for {
+		if err := ctx.Err(); err != nil {
+			return Frame{}, fmt.Errorf("next frame on ring %q: %w", r.name, err)
+		}
 		seen := r.dataEC.prepare()
 		st, err = r.poll(true)
 		if st == pollGot || err != nil {
@@ -298,12 +287,6 @@ func (r *Reader) next(l waitLimit) (Frame, error) {
 			}
 			return r.cur, nil
 		}
-		// After prepare: a cancel or a stopper that came later pokes the
-		// signal we read, so the sleep below returns at once.
-		if err := l.ended(); err != nil {
-			r.dataEC.cancel()
-			return Frame{}, err
-		}
 		bound := LivenessPoll
 		if st == pollEmpty && r.zeroAt == 0 {
 			// Nothing to re-check without a signal. A pending zeroPassed
@@ -311,14 +294,12 @@ func (r *Reader) next(l waitLimit) (Frame, error) {
 			// full ring's writer never does).
 			bound = -1
 		}
-		timeout, expired := l.sleepFor(bound)
+		timeout, expired := sleepTimeout(ctx, bound)
 		if expired {
 			r.dataEC.cancel()
-			return Frame{}, context.DeadlineExceeded
+			return Frame{}, fmt.Errorf("next frame on ring %q: %w", r.name, context.DeadlineExceeded)
 		}
-		if l.ctx != nil {
-			r.sleeper.arm(l.ctx)
-		}
+		r.sleeper.arm(ctx)
 		r.waits++
 		r.cWaits.setRelaxed(r.waits)
 		r.dataEC.sleep(seen, timeout)

@@ -39,40 +39,71 @@ func untilTimeout(deadline time.Time, bound time.Duration) (d time.Duration, exp
 
 func stopped(stop *atomic.Bool) bool { return stop != nil && stop.Load() }
 
-// waitLimit is what ends a wait: a context (Next), or a deadline and a stop
-// word (NextUntil). Passed by value: it allocates nothing.
-type waitLimit struct {
-	ctx      context.Context // nil: deadline and stop instead
-	deadline time.Time
-	stop     *atomic.Bool
-}
-
-// ended returns the sentinel for a wait that must end now, or nil.
-func (l waitLimit) ended() error {
-	if l.ctx != nil {
-		return l.ctx.Err()
-	}
-	if stopped(l.stop) {
-		return ErrStopped
-	}
-	return nil
-}
-
-// sleepFor is how long the next sleep may last, at most bound (< 0:
-// unbounded); expired reports a deadline already passed.
-func (l waitLimit) sleepFor(bound time.Duration) (time.Duration, bool) {
-	if l.ctx != nil {
-		return sleepTimeout(l.ctx, bound)
-	}
-	return untilTimeout(l.deadline, bound)
-}
-
 // NextUntil is Next without a context: it returns the next frame, waiting
 // (spin, then sleep) until deadline (zero: none) or until *stop is set and
 // Wake called. It returns context.DeadlineExceeded or ErrStopped, unwrapped,
 // when the wait ends without a frame.
 func (r *Reader) NextUntil(deadline time.Time, stop *atomic.Bool) (Frame, error) {
-	return r.next(waitLimit{deadline: deadline, stop: stop})
+	if r.closed {
+		return Frame{}, ErrClosed
+	}
+	if r.readPos-r.releasedPos >= r.capacity {
+		return Frame{}, fmt.Errorf("next frame on ring %q: %w: the reader holds a whole ring of unreleased frames; call Release", r.name, ErrFull)
+	}
+	st, err := r.poll(false)
+	if st == pollGot {
+		return r.cur, nil
+	}
+	if err != nil {
+		return Frame{}, err
+	}
+	if r.cfg.spin > 0 {
+		done := spinUntil(r.cfg.spin, func() bool {
+			st, err = r.poll(false)
+			return st == pollGot || err != nil || stopped(stop)
+		})
+		if done {
+			switch {
+			case err != nil:
+				return Frame{}, err
+			case st == pollGot:
+				return r.cur, nil
+			}
+			return Frame{}, ErrStopped
+		}
+	}
+	for {
+		seen := r.dataEC.prepare()
+		st, err = r.poll(true)
+		if st == pollGot || err != nil {
+			r.dataEC.cancel()
+			if err != nil {
+				return Frame{}, err
+			}
+			return r.cur, nil
+		}
+		// After prepare: a stopper that set the word later pokes the
+		// signal we read, so the sleep below returns at once.
+		if stopped(stop) {
+			r.dataEC.cancel()
+			return Frame{}, ErrStopped
+		}
+		bound := LivenessPoll
+		if st == pollEmpty && r.zeroAt == 0 {
+			// Nothing to re-check without a signal. A pending zeroPassed
+			// sighting must be looked at again even if nobody signals (a
+			// full ring's writer never does).
+			bound = -1
+		}
+		timeout, expired := untilTimeout(deadline, bound)
+		if expired {
+			r.dataEC.cancel()
+			return Frame{}, context.DeadlineExceeded
+		}
+		r.waits++
+		r.cWaits.setRelaxed(r.waits)
+		r.dataEC.sleep(seen, timeout)
+	}
 }
 
 // Wake wakes whoever sleeps on this reader's ring for data (NextUntil after
