@@ -151,6 +151,7 @@ type Writer struct {
 	claimSize uint64
 	claimN    int
 	claimType uint32
+	lastSize  uint64 // size of the last SPSC record committed (WarmNext)
 
 	frames, bytes uint64 // SPSC: totals, published with relaxed stores
 	cFrames       counter
@@ -478,6 +479,7 @@ func (w *Writer) Commit(n int) error {
 		w.seq++
 		*w.nextSeq = w.seq
 		w.tailLocal = w.claimPos + size
+		w.lastSize = size
 		// A plain store: the seq-cst size-word store above is the commit
 		// and orders it before the waiters load of notify. Nobody takes a
 		// decision from an SPSC tail that could lag: a restarted writer
