@@ -61,7 +61,7 @@ type Client struct {
 	ctx    context.Context // cancelled when the connection ends
 	cancel context.CancelFunc
 	dead   atomic.Bool
-	life   sync.RWMutex // calls hold it shared; teardown holds it to unmap
+	life   sync.RWMutex // Send holds it shared; teardown holds it to unmap
 	done   chan struct{}
 
 	// Request building, under wmu. buildFn is bound once so BuildEnvelope
@@ -87,6 +87,11 @@ type Client struct {
 	free     []*call
 	deadErr  error
 	calls    uint64 // under mu
+	// active counts the calls between register and freeLocked: they may
+	// touch the rings, so teardown waits (idle) for none to be left. It
+	// replaces a read lock per call (two atomic read-modify-writes).
+	active int
+	idle   *sync.Cond // on mu: active fell to 0 after the connection died
 
 	// held: the leader has read frames it has not released yet (its own
 	// response, read in place). The next leader releases them before it
@@ -265,6 +270,7 @@ func newClient(conn *net.UnixConn, seg *shm.Segment, wl welcome, opts DialOption
 		done: make(chan struct{}), pending: make([]*call, 64),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.idle = sync.NewCond(&c.mu)
 	c.buildFn = c.buildRequest
 	go c.watch()
 	return c, nil
@@ -312,6 +318,11 @@ func (c *Client) watch() {
 		c.die(fmt.Errorf("%w: connection socket: %w", ErrPeerDead, err))
 	}
 	// Every caller has been woken; wait for them to leave the rings.
+	c.mu.Lock()
+	for c.active > 0 {
+		c.idle.Wait()
+	}
+	c.mu.Unlock()
 	c.life.Lock()
 	c.closeErr = errors.Join(c.r.Close(), c.w.Close(), c.seg.Close())
 	c.conn.Close()
@@ -369,12 +380,10 @@ func (c *Client) deadError() error {
 // returns read's error. A non-zero status is returned as *StatusError
 // without calling read. The deadline sent to the server is ctx's.
 func (c *Client) Call(ctx context.Context, req *Request, read func(*fb.Envelope) error) error {
-	c.life.RLock()
-	defer c.life.RUnlock()
-	if c.dead.Load() {
-		return c.deadError()
+	cl, lead, err := c.register()
+	if err != nil {
+		return err
 	}
-	cl, lead := c.register()
 	if err := c.send(ctx, req, fb.KindRequest, cl.id, &lead); err != nil {
 		c.mu.Lock()
 		if lead {
@@ -410,9 +419,16 @@ func (c *Client) Send(ctx context.Context, req *Request) error {
 
 // register makes a call pending under a fresh correlation id and, when
 // nobody reads the response ring, makes its caller the leader (lead): one
-// lock for both, the single caller's usual case.
-func (c *Client) register() (cl *call, lead bool) {
+// lock for both, the single caller's usual case. It fails once the
+// connection has ended.
+func (c *Client) register() (cl *call, lead bool, err error) {
 	c.mu.Lock()
+	if c.deadErr != nil {
+		err = c.deadErr
+		c.mu.Unlock()
+		return nil, false, err
+	}
+	c.active++
 	if n := len(c.free); n > 0 {
 		cl = c.free[n-1]
 		c.free = c.free[:n-1]
@@ -436,7 +452,7 @@ func (c *Client) register() (cl *call, lead bool) {
 		c.leading, lead = true, true
 	}
 	c.mu.Unlock()
-	return cl, lead
+	return cl, lead, nil
 }
 
 // growLocked doubles the pending table. Two pending ids that share a slot
@@ -468,8 +484,12 @@ func (c *Client) removeLocked(cl *call) {
 	}
 }
 
-// freeLocked returns a slot whose id is no longer pending to the pool.
+// freeLocked returns a slot whose id is no longer pending to the pool: the
+// end of a call, which touches the rings no more.
 func (c *Client) freeLocked(cl *call) {
+	if c.active--; c.active == 0 && c.deadErr != nil {
+		c.idle.Broadcast()
+	}
 	select {
 	case <-cl.wake:
 	default:
@@ -677,6 +697,10 @@ func (c *Client) lead(ctx context.Context, cl *call, read func(*fb.Envelope) err
 		f, ok, err := c.r.TryNext()
 		if err == nil && !ok {
 			c.releaseHeld()
+			if c.wmu.TryLock() {
+				c.w.WarmNext() // while the server works
+				c.wmu.Unlock()
+			}
 			f, ok, err = c.spinNext()
 		}
 		for err == nil && !ok {
