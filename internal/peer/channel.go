@@ -271,8 +271,12 @@ func (p *chanRun) callPing() error {
 			samples[i-p.warmup] = int64(d)
 		}
 	}
+	var sum int64
+	for _, d := range samples {
+		sum += d
+	}
 	slices.Sort(samples)
-	p.say("ok p50_ns=%d p99_ns=%d iters=%d", Percentile(samples, 50), Percentile(samples, 99), p.iters)
+	p.say("ok p50_ns=%d p99_ns=%d mean_ns=%d iters=%d", Percentile(samples, 50), Percentile(samples, 99), sum/int64(max(len(samples), 1)), p.iters)
 	return nil
 }
 
