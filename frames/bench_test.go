@@ -83,6 +83,32 @@ func BenchmarkMinimalEnvelope(b *testing.B) {
 			r.Release()
 		}
 	})
+	// A channel call's request: the minimal envelope plus a 64-byte Raw payload.
+	payload := make([]byte, 64)
+	rawFields := func(bb *flatbuffers.Builder, e *frames.EnvelopeFields) {
+		e.Sequence, e.Kind, e.CorrelationID, e.Raw = i, fb.KindRequest, i, payload
+	}
+	b.Run("BuildEnvelope+Raw64", func(b *testing.B) {
+		for n := 0; n < b.N; n++ {
+			i++
+			if _, err := fw.BuildEnvelope(ctx, rawFields); err != nil {
+				b.Fatal(err)
+			}
+			r.Next(ctx)
+			r.Release()
+		}
+	})
+	b.Run("BuildEnvelope+Raw64+verify+read", func(b *testing.B) {
+		for n := 0; n < b.N; n++ {
+			i++
+			fw.BuildEnvelope(ctx, rawFields)
+			f, _ := r.Next(ctx)
+			if err := frames.Open(f.Data, &env); err != nil || env.CorrelationId() != i {
+				b.Fatal(err)
+			}
+			r.Release()
+		}
+	})
 	b.Run("raw", func(b *testing.B) {
 		var p [64]byte
 		for n := 0; n < b.N; n++ {

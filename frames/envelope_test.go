@@ -451,3 +451,60 @@ func FuzzEnvelopeFields(f *testing.F) {
 		}
 	})
 }
+
+// A shape sent again (same fields present, same Raw length) is laid out from
+// the last one's bytes with the new values patched in: every frame must be
+// byte for byte what EncodeEnvelope lays out for its own values, whatever
+// came before it (a value left over from the previous frame would show).
+func TestBuildEnvelopeSameShapeAgainHasOnlyTheNewValues(t *testing.T) {
+	w, r := ring(t, 1<<16)
+	// A bound every shape fits in: no fallback claim (whose frames keep a
+	// gap), so each frame is exactly EncodeEnvelope's bytes.
+	fw := frames.NewWriter(w, frames.Bound(1024, true))
+	ctx := context.Background()
+	for shape := 0; shape < 1<<6; shape++ {
+		for _, rawLen := range []int{0, 1, 5, 64} {
+			if shape&(1<<5) == 0 && rawLen != 0 {
+				continue
+			}
+			for round := 1; round <= 3; round++ {
+				v := uint64(round) * 0x0101010101010101
+				fields := func(_ *flatbuffers.Builder, e *frames.EnvelopeFields) {
+					if shape&1 != 0 {
+						e.Status = int32(round)
+					}
+					if shape&2 != 0 {
+						e.Sequence = v
+					}
+					if shape&4 != 0 {
+						e.CorrelationID = v + 1
+					}
+					if shape&8 != 0 {
+						e.DeadlineUnixNano = -int64(v)
+					}
+					if shape&16 != 0 {
+						e.Kind = fb.Kind(round)
+					}
+					if shape&32 != 0 {
+						e.Raw = bytes.Repeat([]byte{byte(round)}, rawLen)
+					}
+				}
+				want, err := frames.EncodeEnvelope(fields)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := fw.BuildEnvelope(ctx, fields); err != nil {
+					t.Fatal(err)
+				}
+				f, err := r.Next(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(f.Data, want) {
+					t.Fatalf("shape %#x, Raw of %d, round %d:\n got %x\nwant %x", shape, rawLen, round, f.Data, want)
+				}
+				r.Release()
+			}
+		}
+	}
+}
