@@ -54,7 +54,7 @@ type Writer struct {
 	stats     Stats
 	env       EnvelopeFields // BuildEnvelope's, reused
 	tmpl      envelopeTemplate
-	scratch   []byte         // a body saved from an aborted claim (BuildEnvelope's fallback)
+	scratch   []byte // a body saved from an aborted claim (BuildEnvelope's fallback)
 }
 
 // WriterOption configures a Writer.
