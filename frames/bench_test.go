@@ -109,6 +109,18 @@ func BenchmarkMinimalEnvelope(b *testing.B) {
 			r.Release()
 		}
 	})
+	b.Run("BuildEnvelope+Raw64+Opener+read", func(b *testing.B) {
+		var o frames.Opener
+		for n := 0; n < b.N; n++ {
+			i++
+			fw.BuildEnvelope(ctx, rawFields)
+			f, _ := r.Next(ctx)
+			if err := o.Open(f.Data, &env); err != nil || env.CorrelationId() != i {
+				b.Fatal(err)
+			}
+			r.Release()
+		}
+	})
 	b.Run("raw", func(b *testing.B) {
 		var p [64]byte
 		for n := 0; n < b.N; n++ {
