@@ -73,6 +73,7 @@ type Client struct {
 	bDL      int64
 	buildFn  func(*flatbuffers.Builder, *frames.EnvelopeFields)
 	leadEnv  fb.Envelope // the leader's view of the frame it reads
+	leadOpen frames.Opener
 	closeErr error
 
 	mu sync.Mutex
@@ -823,7 +824,7 @@ func (c *Client) dispatch(f shm.Frame, cl *call) (mine bool, perr error) {
 		return false, fmt.Errorf("response frame of type %d, want %d", f.Type, frames.TypeFlatBuffers)
 	}
 	env := &c.leadEnv
-	if err := frames.Open(f.Data, env); err != nil {
+	if err := c.leadOpen.Open(f.Data, env); err != nil {
 		return false, fmt.Errorf("response envelope: %w", err)
 	}
 	if k := env.Kind(); k != fb.KindResponse {

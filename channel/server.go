@@ -78,6 +78,7 @@ type serverConn struct {
 // worker is one goroutine's handler state, reused for every request.
 type worker struct {
 	env   fb.Envelope
+	open  frames.Opener // remembers the request shape: most requests skip a full verification
 	reply Reply
 	cctx  callCtx
 	buf   []byte
@@ -361,7 +362,7 @@ func (sc *serverConn) serve(wk *worker, typ uint32, data []byte) error {
 		return fmt.Errorf("%w: request frame of type %d, want %d", ErrProtocol, typ, frames.TypeFlatBuffers)
 	}
 	env := &wk.env
-	if err := frames.Open(data, env); err != nil {
+	if err := wk.open.Open(data, env); err != nil {
 		return fmt.Errorf("%w: request envelope: %w", ErrProtocol, err)
 	}
 	kind := env.Kind()
