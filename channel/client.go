@@ -58,6 +58,7 @@ type Client struct {
 	reqBytes   uint32
 	respBytes  uint32
 
+	pidfd  *sys.Pidfd      // the server's, or nil; set before watch starts, closed by it
 	ctx    context.Context // cancelled when the connection ends
 	cancel context.CancelFunc
 	dead   atomic.Bool
@@ -213,6 +214,27 @@ func handshake(ctx context.Context, conn *net.UnixConn, opts DialOptions) (*Clie
 	return c, nil
 }
 
+// watchPidfd watches the server's pidfd, where the kernel has one (§4): it
+// tells of the server's exit even when a child of the server keeps the
+// socket open. Without one the socket alone is watched.
+func (c *Client) watchPidfd() {
+	cred, err := sys.PeerCred(c.conn)
+	if err != nil {
+		return
+	}
+	pfd, _ := sys.PeerPidfd(c.conn, cred, c.serverPid)
+	if pfd == nil {
+		return
+	}
+	c.pidfd = pfd
+	go func() {
+		if pfd.Wait() {
+			c.die(fmt.Errorf("%w: the server process %d exited (generation %d)", ErrPeerDead, pfd.Pid(), c.generation))
+			c.conn.CloseRead() // ends watch, which releases the connection
+		}
+	}()
+}
+
 // attachConnectionSegment checks the seals, maps the segment and checks it
 // holds exactly the two rings of §3 with the granted capacities.
 func attachConnectionSegment(fd int, wl welcome) (*shm.Segment, error) {
@@ -273,6 +295,7 @@ func newClient(conn *net.UnixConn, seg *shm.Segment, wl welcome, opts DialOption
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.idle = sync.NewCond(&c.mu)
 	c.buildFn = c.buildRequest
+	c.watchPidfd()
 	go c.watch()
 	return c, nil
 }
@@ -327,6 +350,9 @@ func (c *Client) watch() {
 	c.life.Lock()
 	c.closeErr = errors.Join(c.r.Close(), c.w.Close(), c.seg.Close())
 	c.conn.Close()
+	if c.pidfd != nil {
+		c.pidfd.Close()
+	}
 	c.life.Unlock()
 	close(c.done)
 }

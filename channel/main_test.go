@@ -11,7 +11,7 @@ import (
 func TestMain(m *testing.M) {
 	// Re-executed as a peer: the peer commands, plus "held" which runs one
 	// with a standard input that never ends (serve stops at end of input).
-	shmtest.RunChild(map[string]func([]string) int{
+	children := map[string]func([]string) int{
 		"held": func(args []string) int {
 			r, w, err := os.Pipe()
 			if err != nil {
@@ -21,6 +21,10 @@ func TestMain(m *testing.M) {
 			os.Stdin = r
 			return peer.Run(args[1:], os.Stdout, os.Stderr)
 		},
-	})
+	}
+	for name, f := range pidfdChildren {
+		children[name] = f
+	}
+	shmtest.RunChild(children)
 	os.Exit(m.Run())
 }

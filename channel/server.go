@@ -48,6 +48,7 @@ type serverConn struct {
 	cred sys.Cred
 	gen  uint64
 	h    Handler
+	pid  int // the client's pid from its Hello
 
 	seg *shm.Segment
 	r   *shm.Reader
@@ -117,7 +118,21 @@ func (l *Listener) handle(ctx context.Context, conn *net.UnixConn, h Handler) {
 		sc.end(ErrClosed)
 	}
 	go sc.watch()
+	// The client's pidfd, where the kernel has one (§4): it tells of the
+	// client's exit even when a child of the client keeps the socket open.
+	// Without one the socket alone is watched.
+	pfd, _ := sys.PeerPidfd(conn, sc.cred, sc.pid)
+	if pfd != nil {
+		go func() {
+			if pfd.Wait() {
+				sc.end(fmt.Errorf("%w: the client process %d exited", ErrPeerDead, pfd.Pid()))
+			}
+		}()
+	}
 	sc.run()
+	if pfd != nil {
+		pfd.Close()
+	}
 
 	l.mu.Lock()
 	delete(l.conns, sc)
@@ -205,6 +220,7 @@ func (l *Listener) accept(conn *net.UnixConn, h Handler) (*serverConn, error) {
 		l.active.Add(-1)
 		return nil, l.refuse(conn, StatusInternal, "%v", err)
 	}
+	sc.pid = int(hl.clientPid)
 	var b [WelcomeLength]byte
 	welcome{protocol: ProtocolVersion, layout: LayoutVersion, status: StatusOK,
 		requestBytes: reqBytes, respBytes: respBytes,
