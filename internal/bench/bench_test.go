@@ -140,7 +140,14 @@ func TestEndToEnd(t *testing.T) {
 	}
 	var md strings.Builder
 	WriteMarkdown(&md, res, MarkdownInfo{Command: "bin/framebridge bench --quick"})
-	for _, want := range []string{"## Targets", "| framebridge | go | go | 64B | adaptive | rtt |", "busy-spin floor"} {
+	wants := []string{"## Targets", "| framebridge | go | go | 64B | adaptive | rtt |", "busy-spin floor"}
+	if len(AllowedCPUs()) >= 2 { // pinned: every measurement was probed
+		if res.CrossCore.N < 2*len(res.Rows) {
+			t.Errorf("%d probes for %d rows", res.CrossCore.N, len(res.Rows))
+		}
+		wants = append(wants, "| a cache line's round trip between the two CPUs |")
+	}
+	for _, want := range wants {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("Markdown lacks %q:\n%s", want, md.String())
 		}

@@ -21,6 +21,11 @@
 //   - A blocking wake-up across cores in a VM whose idle vCPUs halt costs a
 //     host-side vCPU wake-up (tens of µs); compare `block` rows with the
 //     futex floor of the same run, never with another machine.
+//   - In a VM the host places the two CPUs, and moves them: a cache line's
+//     round trip between them (hence every spin row) changes several-fold
+//     with it. Each measurement is bracketed by a probe of it and measured
+//     again if it ran in another placement than the rest of its group
+//     (placement.go); the report states the run's placement.
 //   - The idle reader's CPU is read from its process CPU-time clock; where
 //     that is unavailable /proc/PID/stat only resolves 10 ms.
 package bench

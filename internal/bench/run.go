@@ -63,6 +63,11 @@ type Result struct {
 	End       time.Time
 	LoadStart string // /proc/loadavg before and after
 	LoadEnd   string
+	// CrossCore summarizes the probes of the CPUs' placement (placement.go);
+	// Remeasured counts the measurements taken again after a probe said the
+	// host had moved the CPUs.
+	CrossCore  CrossCore
+	Remeasured int
 }
 
 // Sizes are the payload sizes of every framebridge and socket row.
@@ -81,6 +86,11 @@ type run struct {
 	// skipOrder), so that one note names every row a missing command cost.
 	skips     map[string][]string
 	skipOrder []string
+	// probeFn measures the CPUs' placement (crossCoreRTT; tests replace
+	// it); probes are its results, noProbe set once it failed.
+	probeFn func(a, b, iters int) (int64, error)
+	probes  []int64
+	noProbe bool
 }
 
 // Run measures every row the configuration asks for. It returns an error
@@ -111,7 +121,7 @@ func Run(cfg Config) (*Result, error) {
 			cfg.Reps = 1
 		}
 	}
-	r := &run{cfg: cfg, res: &Result{Start: time.Now(), LoadStart: loadAvg()}, launchers: map[string]Launcher{}}
+	r := &run{cfg: cfg, res: &Result{Start: time.Now(), LoadStart: loadAvg()}, launchers: map[string]Launcher{}, probeFn: crossCoreRTT}
 	found, notes := FindLaunchers(cfg.Langs, cfg.Exe, cfg.Root)
 	for _, n := range notes {
 		r.note(n)
@@ -132,10 +142,11 @@ func Run(cfg Config) (*Result, error) {
 		r.note(fmt.Sprintf("only %d CPU allowed: peers run unpinned on the same core", len(cpus)))
 	}
 
-	// Each group (one language pair, the first with the baselines) runs its
-	// rows round-robin Reps times, so that rows compared with each other
-	// (framebridge vs floor vs sockets) share the machine's moods; a row
-	// reports the median of its repetitions' figures.
+	if p := r.probe(); p > 0 {
+		fmt.Fprintf(cfg.Log, "bench: a cache line's round trip between CPU %d and CPU %d: %s\n", r.cpu(0), r.cpu(1), fmtNs(p))
+	}
+	var groupRefs []string
+	refMin, refMax := int64(0), int64(0)
 	for _, group := range r.plan() {
 		var jobs []job
 		for _, j := range group {
@@ -143,45 +154,27 @@ func Run(cfg Config) (*Result, error) {
 				jobs = append(jobs, j)
 			}
 		}
-		reps := make([][]Row, len(jobs))
-		failed := make([]bool, len(jobs))
-		for rep := 0; rep < cfg.Reps; rep++ {
-			for i, j := range jobs {
-				if failed[i] {
-					continue
-				}
-				fmt.Fprintf(cfg.Log, "bench: %s", j.key)
-				if cfg.Reps > 1 {
-					fmt.Fprintf(cfg.Log, " [%d/%d]", rep+1, cfg.Reps)
-				}
-				t0 := time.Now()
-				row, err := j.run()
-				if errors.Is(err, errSkipped) { // not measurable here: a note, and no more repetitions
-					fmt.Fprintf(cfg.Log, " %v\n", err)
-					r.skip(j.key, err)
-					failed[i] = true
-					continue
-				}
-				if err != nil {
-					fmt.Fprintf(cfg.Log, " FAILED (%.1fs)\n", time.Since(t0).Seconds())
-					r.fail(j.key, err)
-					failed[i] = true
-					continue
-				}
-				fmt.Fprintf(cfg.Log, " %s (%.1fs)\n", row.brief(), time.Since(t0).Seconds())
-				reps[i] = append(reps[i], row)
-			}
+		if len(jobs) == 0 {
+			continue
 		}
-		for i := range jobs {
-			if failed[i] || len(reps[i]) == 0 {
-				continue
-			}
-			row := medianRow(reps[i])
+		rows, ref := r.runGroup(jobs)
+		for _, row := range rows {
 			r.res.Rows = append(r.res.Rows, row)
 			if cfg.Emit != nil {
 				cfg.Emit(row)
 			}
 		}
+		if ref > 0 {
+			groupRefs = append(groupRefs, fmt.Sprintf("%s for %s", fmtNs(ref), strings.SplitN(jobs[0].key, " ", 3)[1]))
+			if refMin == 0 || ref < refMin {
+				refMin = ref
+			}
+			refMax = max(refMax, ref)
+		}
+	}
+	if refMin > 0 && float64(refMax-refMin) > probeTolerance*float64(refMin) {
+		r.note("the host moved the CPUs between language pairs (a cache line's round trip between them: " +
+			strings.Join(groupRefs, ", ") + "): compare rows across pairs with care")
 	}
 	for _, why := range r.skipOrder {
 		r.note(fmt.Sprintf("%s; rows not measured: %s", why, strings.Join(r.skips[why], ", ")))
@@ -198,12 +191,67 @@ func Run(cfg Config) (*Result, error) {
 				lang, res.Over, fmtDuration(res.CPU), fmtDuration(IdleLimit(lang)*res.Over/(10*time.Second)), preciseNote(res.Precise))
 		}
 	}
+	r.summarizeProbes()
 	r.res.End = time.Now()
 	r.res.LoadEnd = loadAvg()
 	if len(r.res.Rows) == 0 && len(r.res.Failures) > 0 {
 		return r.res, errors.New("every measurement failed")
 	}
 	return r.res, nil
+}
+
+// runGroup measures one group's rows round-robin Reps times, so that rows
+// compared with each other (framebridge vs floor vs sockets) share the
+// machine's moods, measures again those taken in another placement of the
+// CPUs than the group's median (placement.go), and returns each row's
+// median over its repetitions, with that median placement (0: not probed).
+func (r *run) runGroup(jobs []job) ([]Row, int64) {
+	cfg := r.cfg
+	reps := make([][]measured, len(jobs))
+	failed := make([]bool, len(jobs))
+	for rep := 0; rep < cfg.Reps; rep++ {
+		for i, j := range jobs {
+			if failed[i] {
+				continue
+			}
+			fmt.Fprintf(cfg.Log, "bench: %s", j.key)
+			if cfg.Reps > 1 {
+				fmt.Fprintf(cfg.Log, " [%d/%d]", rep+1, cfg.Reps)
+			}
+			t0 := time.Now()
+			m, err := r.measure(j)
+			if errors.Is(err, errSkipped) { // not measurable here: a note, and no more repetitions
+				fmt.Fprintf(cfg.Log, " %v\n", err)
+				r.skip(j.key, err)
+				failed[i], reps[i] = true, nil
+				continue
+			}
+			if err != nil {
+				fmt.Fprintf(cfg.Log, " FAILED (%.1fs)\n", time.Since(t0).Seconds())
+				r.fail(j.key, err)
+				failed[i], reps[i] = true, nil
+				continue
+			}
+			fmt.Fprintf(cfg.Log, " %s (%.1fs)\n", m.row.brief(), time.Since(t0).Seconds())
+			reps[i] = append(reps[i], m)
+		}
+	}
+	ref := medianProbe(reps)
+	for _, n := range r.remeasure(jobs, reps, ref) {
+		r.note(n)
+	}
+	var rows []Row
+	for i := range jobs {
+		if failed[i] || len(reps[i]) == 0 {
+			continue
+		}
+		rs := make([]Row, len(reps[i]))
+		for k, m := range reps[i] {
+			rs[k] = m.row
+		}
+		rows = append(rows, medianRow(rs))
+	}
+	return rows, ref
 }
 
 func preciseNote(precise bool) string {

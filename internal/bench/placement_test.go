@@ -1,0 +1,137 @@
+package bench
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestCrossCoreRTTTimesARoundTripBetweenTwoCPUs(t *testing.T) {
+	cpus := AllowedCPUs()
+	if len(cpus) < 2 {
+		t.Skip("needs two CPUs")
+	}
+	p50, err := crossCoreRTT(cpus[0], cpus[1], 1000)
+	if err != nil || p50 <= 0 {
+		t.Fatalf("crossCoreRTT = %d, %v", p50, err)
+	}
+	if _, err := crossCoreRTT(cpus[0], 1<<20, 10); err == nil {
+		t.Error("pinning to a CPU that does not exist succeeded")
+	}
+}
+
+// probeScript is a fake crossCoreRTT answering with the given figures in turn.
+type probeScript struct {
+	t    *testing.T
+	next []int64
+}
+
+func (s *probeScript) probe(a, b, iters int) (int64, error) {
+	if len(s.next) == 0 {
+		s.t.Fatal("more probes than scripted")
+	}
+	p := s.next[0]
+	s.next = s.next[1:]
+	if p < 0 {
+		return 0, errors.New("scripted failure")
+	}
+	return p, nil
+}
+
+// countingJobs returns jobs whose nth measurement (over all of them) reports
+// a p50 of n, so a test can tell which attempt a row kept.
+func countingJobs(keys ...string) []job {
+	n := int64(0)
+	var jobs []job
+	for _, k := range keys {
+		jobs = append(jobs, job{key: k, run: func() (Row, error) {
+			n++
+			return Row{Transport: k, Metric: MetricRTT, P50: n, P99: n}, nil
+		}})
+	}
+	return jobs
+}
+
+func testRun(t *testing.T, probes ...int64) (*run, *probeScript) {
+	s := &probeScript{t: t, next: probes}
+	r := &run{cfg: Config{Reps: 1, Log: io.Discard}, res: &Result{CPUs: [2]int{0, 1}}, probeFn: s.probe}
+	return r, s
+}
+
+func TestAMeasurementTakenInAnotherPlacementIsMeasuredAgain(t *testing.T) {
+	// a: far (500 ns) then near on its second attempt; b, c: near.
+	r, s := testRun(t, 500, 510, 120, 130, 120, 120, 120, 120)
+	rows, ref := r.runGroup(countingJobs("a", "b", "c"))
+	if len(s.next) != 0 {
+		t.Errorf("%d scripted probes left", len(s.next))
+	}
+	if ref != 120 {
+		t.Errorf("group placement %d, want 120", ref)
+	}
+	if len(rows) != 3 || rows[0].P50 != 4 || rows[1].P50 != 2 || rows[2].P50 != 3 {
+		t.Errorf("rows %+v: want a's second attempt (4), b's (2) and c's (3) first", rows)
+	}
+	if r.res.Remeasured != 1 || len(r.res.Notes) != 0 {
+		t.Errorf("remeasured %d, notes %q; want 1 and none", r.res.Remeasured, r.res.Notes)
+	}
+}
+
+func TestAPlacementChangeDuringAMeasurementCounts(t *testing.T) {
+	// a's probe after it is far: the host moved the CPUs while it ran.
+	r, _ := testRun(t, 120, 500, 120, 120, 120, 120, 120, 120)
+	rows, _ := r.runGroup(countingJobs("a", "b", "c"))
+	if rows[0].P50 != 4 || r.res.Remeasured != 1 {
+		t.Errorf("a kept attempt %d, %d remeasured; want 4 and 1", rows[0].P50, r.res.Remeasured)
+	}
+}
+
+func TestAMeasurementThatStaysOffItsGroupIsKeptWithANote(t *testing.T) {
+	// a: far in all three attempts, the last one closest to the group.
+	r, s := testRun(t, 500, 500, 120, 120, 120, 120, 120, 120, 600, 600, 300, 300)
+	rows, _ := r.runGroup(countingJobs("a", "b", "c", "d"))
+	if len(s.next) != 0 {
+		t.Errorf("%d scripted probes left", len(s.next))
+	}
+	if rows[0].P50 != 6 || r.res.Remeasured != 1 {
+		t.Errorf("a kept attempt %d, %d remeasured; want 6 (probed 300 ns) and 1", rows[0].P50, r.res.Remeasured)
+	}
+	if len(r.res.Notes) != 1 || !strings.HasPrefix(r.res.Notes[0], "a: measured while") || !strings.Contains(r.res.Notes[0], "120 ns for the rest of its group") {
+		t.Errorf("notes %q", r.res.Notes)
+	}
+}
+
+func TestWithoutProbesNothingIsMeasuredAgain(t *testing.T) {
+	r, _ := testRun(t)
+	r.res.CPUs = [2]int{-1, -1} // unpinned: no placement to probe
+	rows, ref := r.runGroup(countingJobs("a", "b"))
+	if ref != 0 || len(rows) != 2 || rows[0].P50 != 1 || rows[1].P50 != 2 || r.res.Remeasured != 0 {
+		t.Errorf("rows %+v, group placement %d, %d remeasured", rows, ref, r.res.Remeasured)
+	}
+
+	r, _ = testRun(t, -1) // the first probe fails: a note, no more probes
+	rows, ref = r.runGroup(countingJobs("a", "b"))
+	if ref != 0 || len(rows) != 2 || len(r.res.Notes) != 1 || !strings.Contains(r.res.Notes[0], "cross-core probe unavailable") {
+		t.Errorf("rows %+v, group placement %d, notes %q", rows, ref, r.res.Notes)
+	}
+}
+
+func TestRepetitionsAreCheckedOneByOne(t *testing.T) {
+	// Two reps of a and b; only a's second is far, and is taken again.
+	r, _ := testRun(t, 120, 120, 120, 120, 500, 500, 120, 120, 120, 120)
+	r.cfg.Reps = 2
+	rows, _ := r.runGroup(countingJobs("a", "b"))
+	// a's figures: 1 and 5 (the second attempt of rep 2): median 3.
+	if rows[0].P50 != 3 || rows[1].P50 != 3 || r.res.Remeasured != 1 {
+		t.Errorf("rows %+v, %d remeasured", rows, r.res.Remeasured)
+	}
+}
+
+func TestSummarizeProbes(t *testing.T) {
+	r, _ := testRun(t)
+	r.probes = []int64{130, 120, 500, 110}
+	r.summarizeProbes()
+	if got, want := r.res.CrossCore, (CrossCore{N: 4, Min: 110, Median: 120, Max: 500}); got != want {
+		t.Errorf("CrossCore = %+v, want %+v", got, want)
+	}
+}
