@@ -192,6 +192,10 @@ func Run(cfg Config) (*Result, error) {
 		}
 	}
 	r.summarizeProbes()
+	if cc := r.res.CrossCore; cc.N > 0 {
+		fmt.Fprintf(cfg.Log, "bench: a cache line's round trip between the CPUs: median %s (%s to %s over %d probes); %d measurement(s) taken again in the group's placement\n",
+			fmtNs(cc.Median), fmtNs(cc.Min), fmtNs(cc.Max), cc.N, r.res.Remeasured)
+	}
 	r.res.End = time.Now()
 	r.res.LoadEnd = loadAvg()
 	if len(r.res.Rows) == 0 && len(r.res.Failures) > 0 {
