@@ -67,6 +67,13 @@ class Status {
   static constexpr std::size_t kMessageCapacity = 256;
 
   Status() noexcept : code_(Errc::kOk) { msg_[0] = 0; }
+  // Copies take the message's bytes only (an ok Status none): a call path that passes Status values
+  // along would otherwise copy the whole buffer at every step.
+  Status(const Status& o) noexcept { CopyFrom(o); }
+  Status& operator=(const Status& o) noexcept {
+    if (this != &o) CopyFrom(o);
+    return *this;
+  }
   static Status Ok() noexcept { return Status(); }
   static Status Error(Errc code, const char* fmt, ...) noexcept __attribute__((format(printf, 2, 3))) {
     Status s;
@@ -106,6 +113,16 @@ class Status {
   }
 
  private:
+  void CopyFrom(const Status& o) noexcept {
+    code_ = o.code_;
+    if (o.ok()) {
+      msg_[0] = 0;
+    } else {
+      std::memcpy(msg_, o.msg_, ::strnlen(o.msg_, kMessageCapacity - 1) + 1);
+      msg_[kMessageCapacity - 1] = 0;
+    }
+  }
+
   Errc code_;
   char msg_[kMessageCapacity];
 };

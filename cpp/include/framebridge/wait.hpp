@@ -40,14 +40,16 @@ inline WaitOutcome WaitFor(unsigned char* base, std::size_t signal_off, std::siz
                            std::int64_t spin_ns, Deadline dl, std::int64_t poll_ns, std::uint64_t* sleeps) {
   if (cond()) return WaitOutcome::kReady;
   if (dl.is_try()) return WaitOutcome::kTimeout;
-  // 1. Spin for the budget.
+  // 1. Spin for the budget. The clock is first read after 64 turns, not before the first: most waits
+  // end sooner (a peer answering a call), and the read would delay noticing a frame that comes meanwhile.
   if (spin_ns > 0) {
-    const std::int64_t t0 = sys::MonotonicNanos();
+    std::int64_t t0 = 0;
     for (unsigned i = 1;; ++i) {
       atomics::CpuRelax();
       if (cond()) return WaitOutcome::kReady;
       if ((i & 63) == 0) {
         const std::int64_t now = sys::MonotonicNanos();
+        if (t0 == 0) t0 = now;
         if (now - t0 >= spin_ns) break;
         if (now >= dl.at_ns) return WaitOutcome::kTimeout;
       }
