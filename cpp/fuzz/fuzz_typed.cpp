@@ -6,9 +6,12 @@
 //   0: a valid frame (test envelope i = byte 1, built in place in a ring claim, gap included) patched
 //      with (u16 offset, u8 xor) edits from the rest of the input;
 //   1: the rest of the input is the frame.
+// Bit 3 (with source 0, FlatBuffers): the valid frame is a hand-laid envelope (typed::EncodeEnvelope; byte 1
+// picks its fields) instead of a builder-made one.
 // The frame is put in a real ring (type 16 or 17) and read back; if the reader accepts it, every field of
 // the envelope is read (the test checker) — which must stay within the frame: a hostile frame gives an
-// error value, never a crash, a sanitizer report or a hang.
+// error value, never a crash, a sanitizer report or a hang. For FlatBuffers, QuickVerifyEnvelope must
+// accept only what the flatbuffers Verifier accepts (it traps otherwise).
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -61,18 +64,48 @@ std::vector<std::uint8_t> ValidFrame(Rig& g, bool capnp, std::uint64_t i) {
   return out;
 }
 
+// A hand-laid envelope: the bits of k pick the fields (the channels' Raw fast path lays these out).
+std::vector<std::uint8_t> LaidFrame(std::uint64_t k) {
+  static const char msg[] = "failed as asked", parent[] = "00-0af7651916cd43dd-01", state[] = "k=v";
+  ty::EnvelopeFields f;
+  if (k & 1) f.sequence = 0x0102030405060708ull;
+  if (k & 2) f.status = 13;
+  f.kind = (k & 4) ? framebridge::frames::Kind::Response : framebridge::frames::Kind::Request;
+  if (k & 8) f.correlation_id = k + 1;
+  if (k & 16) f.status_message = {msg, sizeof msg - 1};
+  f.trace = (k & 32) != 0;
+  if (k & 32) f.traceparent = {parent, sizeof parent - 1};
+  if (k & 64) f.tracestate = {state, sizeof state - 1};
+  f.raw = (k & 128) == 0;
+  f.raw_size = f.raw ? k % 70 : 0;
+  std::vector<std::uint8_t> raw(f.raw_size, static_cast<std::uint8_t>(k));
+  return ty::EncodeEnvelope(f, raw.data());
+}
+
+// The quick check accepts only what the Verifier accepts (on an 8-aligned copy, as readers verify).
+void CheckQuick(const std::vector<std::uint8_t>& frame) {
+  std::vector<std::uint64_t> a(frame.size() / 8 + 1);
+  if (!frame.empty()) std::memcpy(a.data(), frame.data(), frame.size());
+  const auto* p = reinterpret_cast<const std::uint8_t*>(a.data());
+  if (ty::QuickVerifyEnvelope(p, frame.size()) &&
+      !(frame.size() >= 8 && frame.size() < FLATBUFFERS_MAX_BUFFER_SIZE &&
+        ty::VerifyBuffer<framebridge::frames::Envelope>(p, frame.size(), ty::kFileIdentifier).ok())) {
+    __builtin_trap();
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 2) return 0;
   Rig& g = TheRig();
-  const bool capnp = data[0] & 1, inplace = data[0] & 2, raw = data[0] & 4;
+  const bool capnp = data[0] & 1, inplace = data[0] & 2, raw = data[0] & 4, laid = data[0] & 8;
   std::vector<std::uint8_t> frame;
   std::uint64_t i = data[1];
   if (raw) {
     frame.assign(data + 1, data + size);
   } else {
-    frame = ValidFrame(g, capnp, i);
+    frame = laid && !capnp ? LaidFrame(i) : ValidFrame(g, capnp, i);
     for (std::size_t k = 2; k + 3 <= size; k += 3) {
       std::uint16_t off;
       std::memcpy(&off, data + k, 2);
@@ -80,6 +113,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   if (frame.size() > g.w.max_payload()) return 0;
+  if (!capnp) CheckQuick(frame);
   fb::Claimed c;
   if (!g.w.Claim(capnp ? ty::kTypeCapnp : ty::kTypeFlatBuffers, frame.size(), fb::Deadline::Try(), &c).ok()) __builtin_trap();
   if (!frame.empty()) std::memcpy(c.data, frame.data(), frame.size());

@@ -103,11 +103,14 @@ void Check(const ty::EnvelopeFields& f, const std::vector<std::uint8_t>& raw, co
   std::memcpy(a.data(), v.data(), v.size());
   const auto* p = reinterpret_cast<const std::uint8_t*>(a.data());
   ASSERT_TRUE(ty::VerifyEnvelope(p, v.size()).ok());
+  EXPECT_TRUE(ty::QuickVerifyEnvelope(p, v.size()));
   const std::vector<std::uint8_t> w = ByBuilder(f, raw.data());
   std::vector<std::uint64_t> aw((w.size() + 7) / 8);
   std::memcpy(aw.data(), w.data(), w.size());
   const auto* q = reinterpret_cast<const std::uint8_t*>(aw.data());
   ASSERT_TRUE(ty::VerifyEnvelope(q, w.size()).ok());
+  ASSERT_TRUE((ty::VerifyBuffer<fr::Envelope>(q, w.size(), ty::kFileIdentifier)).ok());
+  EXPECT_TRUE(ty::QuickVerifyEnvelope(q, w.size()));
   const Read got = ReadBack(flatbuffers::GetRoot<fr::Envelope>(p));
   const Read want = ReadBack(flatbuffers::GetRoot<fr::Envelope>(q));
   EXPECT_TRUE(got == want);
@@ -205,6 +208,134 @@ TEST(Envelope, RandomFieldsReadBack) {
     Check(f, Bytes(f.raw_size, static_cast<unsigned>(it)), "iteration " + std::to_string(it));
     if (HasFatalFailure()) return;
   }
+}
+
+namespace {
+
+// The Verifier alone.
+bool SlowOk(const std::uint8_t* p, std::size_t n) { return ty::VerifyBuffer<fr::Envelope>(p, n, ty::kFileIdentifier).ok(); }
+
+// For one buffer (copied to an 8-aligned place): QuickVerifyEnvelope accepts only what the Verifier
+// accepts, and VerifyEnvelope (quick, then the Verifier) says what the Verifier says. Counts quick
+// acceptances and Verifier acceptances.
+struct Tally {
+  std::size_t quick = 0, slow = 0, cases = 0;
+};
+void Agree(const std::vector<std::uint8_t>& v, std::size_t n, Tally* t, const std::string& what) {
+  std::vector<std::uint64_t> a((v.size() + 7) / 8 + 1, 0);
+  std::memcpy(a.data(), v.data(), v.size());
+  const auto* p = reinterpret_cast<const std::uint8_t*>(a.data());
+  const bool slow = SlowOk(p, n);
+  ++t->cases;
+  t->slow += slow ? 1 : 0;
+  if (ty::QuickVerifyEnvelope(p, n)) {
+    ++t->quick;
+    ASSERT_TRUE(slow) << what << ": QuickVerifyEnvelope accepted what the Verifier refuses";
+  }
+  ASSERT_EQ(ty::VerifyEnvelope(p, n).ok(), slow) << what;
+}
+
+// Mutations of one envelope: each byte xored with several patterns, each 2-aligned word overwritten with
+// values that send offsets and lengths elsewhere, every truncation, and a longer buffer.
+void AgreeMutated(const std::vector<std::uint8_t>& v, std::mt19937_64& rng, Tally* t, const std::string& what) {
+  Agree(v, v.size(), t, what);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    for (std::uint8_t x : {std::uint8_t{1}, std::uint8_t{2}, std::uint8_t{4}, std::uint8_t{8}, std::uint8_t{0x10},
+                           std::uint8_t{0x80}, std::uint8_t{0xFF}, static_cast<std::uint8_t>(rng() | 1)}) {
+      std::vector<std::uint8_t> m = v;
+      m[i] ^= x;
+      Agree(m, m.size(), t, what + " byte " + std::to_string(i) + " ^ " + std::to_string(x));
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
+  for (std::size_t i = 0; i + 4 <= v.size(); i += 2) {
+    for (std::uint32_t w : {0u, 1u, 2u, 4u, 6u, 8u, 0xFFFCu, 0x7FFFFFFFu, 0x80000000u, 0xFFFFFFF8u, 0xFFFFFFFFu,
+                            static_cast<std::uint32_t>(v.size()), static_cast<std::uint32_t>(v.size() - 4),
+                            static_cast<std::uint32_t>(v.size() - i), static_cast<std::uint32_t>(i)}) {
+      std::vector<std::uint8_t> m = v;
+      std::memcpy(m.data() + i, &w, 4);
+      Agree(m, m.size(), t, what + " word at " + std::to_string(i) + " = " + std::to_string(w));
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
+  for (std::size_t n = 0; n < v.size(); ++n) {
+    Agree(v, n, t, what + " truncated to " + std::to_string(n));
+    if (::testing::Test::HasFatalFailure()) return;
+  }
+  std::vector<std::uint8_t> longer = v;
+  longer.resize(v.size() + 40, 0xAB);
+  Agree(longer, longer.size(), t, what + " with 40 bytes more");
+}
+
+}  // namespace
+
+// QuickVerifyEnvelope against hostile bytes: hand-laid and builder-made envelopes of every field subset
+// (message and trace included), mutated. Whatever it accepts, the Verifier accepts, and VerifyEnvelope
+// agrees with the Verifier everywhere.
+TEST(Envelope, QuickVerifyAcceptsOnlyWhatTheVerifierAccepts) {
+  std::mt19937_64 rng(7);
+  Tally t;
+  const std::string msg = "no", parent = "00-ab", state = "";
+  for (unsigned mask = 0; mask < (1u << 9); ++mask) {
+    for (std::size_t rn : {std::size_t{0}, std::size_t{5}, std::size_t{64}}) {
+      ty::EnvelopeFields f;
+      if (mask & 1) f.sequence = 0x0102030405060708ull;
+      if (mask & 2) f.status = 3;
+      if (mask & 4) f.kind = fr::Kind::Request;
+      if (mask & 8) f.correlation_id = 42;
+      if (mask & 16) f.deadline_unix_nano = 1;
+      if (mask & 32) f.status_message = {msg.data(), msg.size()};
+      f.trace = (mask & 64) != 0;
+      if (mask & 128) f.traceparent = {parent.data(), parent.size()};
+      if ((mask & 128) && (mask & 1)) f.tracestate = {state.data(), state.size()};
+      f.raw = (mask & 256) != 0;
+      if (!f.raw && rn != 0) continue;
+      if ((mask & 128) && !(mask & 64)) continue;  // trace strings only with a trace
+      f.raw_size = rn;
+      const std::vector<std::uint8_t> raw = Bytes(rn, mask);
+      const std::string what = "mask " + std::to_string(mask) + " raw " + std::to_string(rn);
+      // Every mask is checked unmutated; mutations for a spread of them (the whole grid takes long).
+      if (mask % 7 != 0 && rn == 5) {
+        Agree(ty::EncodeEnvelope(f, raw.data()), ty::EnvelopeLayout(f).size, &t, what);
+        Agree(ByBuilder(f, raw.data()), ByBuilder(f, raw.data()).size(), &t, what + " (builder)");
+        if (HasFatalFailure()) return;
+        continue;
+      }
+      AgreeMutated(ty::EncodeEnvelope(f, raw.data()), rng, &t, what);
+      if (HasFatalFailure()) return;
+      AgreeMutated(ByBuilder(f, raw.data()), rng, &t, what + " (builder)");
+      if (HasFatalFailure()) return;
+    }
+  }
+  // Both outcomes were exercised, and the quick path took nearly all valid buffers.
+  EXPECT_GT(t.quick, t.cases / 10);
+  EXPECT_LT(t.slow, t.cases);
+  EXPECT_GT(t.quick * 10, t.slow * 9) << "quick " << t.quick << " of " << t.slow << " valid";
+}
+
+// Other payload types are left to the Verifier (VerifyEnvelope still accepts them).
+TEST(Envelope, QuickVerifyLeavesOtherPayloadsToTheVerifier) {
+  flatbuffers::FlatBufferBuilder b;
+  auto mc = fr::CreateMediaChunk(b, b.CreateString("opus")).Union();
+  b.Finish(fr::CreateEnvelope(b, 1, 0, 0, fr::Kind::Request, 7, 0, 0, fr::Payload::MediaChunk, mc), ty::kFileIdentifier);
+  std::vector<std::uint64_t> a((b.GetSize() + 7) / 8);
+  std::memcpy(a.data(), b.GetBufferPointer(), b.GetSize());
+  const auto* p = reinterpret_cast<const std::uint8_t*>(a.data());
+  EXPECT_FALSE(ty::QuickVerifyEnvelope(p, b.GetSize()));
+  EXPECT_TRUE(ty::VerifyEnvelope(p, b.GetSize()).ok());
+  // Limits below what the quick path visits send it to the Verifier too, which applies them.
+  ty::VerifyLimits one;
+  one.max_depth = 1;
+  const std::vector<std::uint8_t> raw = Bytes(8, 1);
+  ty::EnvelopeFields f;
+  f.raw = true;
+  f.raw_size = raw.size();
+  const std::vector<std::uint8_t> v = ty::EncodeEnvelope(f, raw.data());
+  std::vector<std::uint64_t> c((v.size() + 7) / 8);
+  std::memcpy(c.data(), v.data(), v.size());
+  const auto* q = reinterpret_cast<const std::uint8_t*>(c.data());
+  EXPECT_TRUE(ty::VerifyEnvelope(q, v.size()).ok());
+  EXPECT_FALSE(ty::VerifyEnvelope(q, v.size(), one).ok());
 }
 
 // Through a ring: exactly the layout's size is committed, the payload is written by the fill function,
