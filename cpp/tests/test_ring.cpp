@@ -278,6 +278,51 @@ TEST_P(RingTest, NextWithAWholeRingUnreleasedSaysToRelease) {
 }
 
 // The padding record an SPSC writer puts at the wrap names writer 0 (§5.1), whatever the bytes held.
+// PrefetchNext is a hint: in every state (fresh, after frames of several sizes, near full, about to wrap,
+// claimed, MPSC) it changes no byte of the ring, and frames written after it read back as usual.
+TEST_P(RingTest, PrefetchNextWritesNothing) {
+  const std::size_t region = L::kRingDataOffset + 4096;
+  std::vector<unsigned char> before(region);
+  auto same = [&](const char* when) {
+    std::memcpy(before.data(), ring(), region);
+    w_.PrefetchNext();
+    EXPECT_EQ(std::memcmp(before.data(), ring(), region), 0) << when;
+  };
+  same("fresh");
+  for (std::size_t n : {8u, 100u, 1000u, 2000u, 40u}) {
+    Write(w_, 1, Payload(n, static_cast<std::uint8_t>(n)));
+    same("after a frame");
+    auto f = r_.TryNext();
+    ASSERT_TRUE(f.ok());
+    EXPECT_EQ(f->size, n);
+    r_.Release();
+    same("after release");
+  }
+  Write(w_, 1, Payload(2000, 9));  // half full: 2024 of 4096 bytes unreleased
+  same("half full");
+  auto c = w_.TryClaim(1, 500);
+  ASSERT_TRUE(c.ok());
+  same("claimed");
+  ASSERT_TRUE(w_.Commit(500).ok());
+  ASSERT_TRUE(r_.TryNext().ok() && r_.TryNext().ok());
+  r_.Release();
+  same("drained");
+}
+
+// After a claim fails with kFull, full_head() is the head it found; waiting for head to move past it is
+// waiting for space.
+TEST_P(RingTest, FullHeadIsTheHeadTheFailedClaimSaw) {
+  Write(w_, 1, Payload(1000, 1));
+  ASSERT_TRUE(r_.TryNext().ok());
+  r_.Release();  // head = 1024
+  for (int i = 0; i < 3; ++i) Write(w_, 1, Payload(1000, 1));
+  EXPECT_EQ(w_.TryClaim(1, 1100).status().code(), fb::Errc::kFull);
+  std::uint64_t head = 0;
+  std::memcpy(&head, ring() + L::kHeadPositionOffset, 8);
+  EXPECT_EQ(head, 1024u);
+  EXPECT_EQ(w_.full_head(), head);
+}
+
 TEST(Ring, SPSCWrapPaddingHasWriterZero) {
   fb::Segment seg = MakeSegment(OneRing(fb::RegionKind::kSPSC));
   auto w = seg.Writer("r");

@@ -463,7 +463,6 @@ class Client {
       Status st;
       {
         std::lock_guard<detail::SpinLock> g(wlock_);
-        head_seen = atomics::LoadAcquire<std::uint64_t>(req_ring_, layout::kHeadPositionOffset);
 #if defined(__cpp_exceptions)
         try {
           st = write(unix_dl);
@@ -474,8 +473,12 @@ class Client {
 #else
         st = write(unix_dl);
 #endif
+        head_seen = writer_.full_head();  // the head this claim found the ring full at (if it did)
         // Counted under the lock: a plain increment, no read-modify-write.
-        if (st.ok()) calls_.store(calls_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        if (st.ok()) {
+          calls_.store(calls_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+          writer_.PrefetchNext();  // the next request's lines, while this one is answered
+        }
       }
       if (st.ok()) return st;
       if (st.code() != Errc::kFull) return st.Wrap("call: write request");
@@ -504,6 +507,7 @@ class Client {
       if (!reader_.TryNext(&f).ok()) break;
       Dispatch(f, 0, &scratch_);
     }
+    reader_.Release();
     Resign();
   }
 
@@ -539,6 +543,10 @@ class Client {
   bool Lead(Slot* s, std::uint64_t id, Deadline dl, Response* out) {
     for (;;) {
       if (s->tag.load(std::memory_order_acquire) == (id | kDone) || dead_.load(std::memory_order_acquire)) return false;
+      // Responses already dispatched (copied) are released here, before waiting, rather than as they are
+      // read: Release zeroes lines the server wrote and its seq-cst store of head waits for them, which
+      // would delay the caller's return with its response; here it overlaps the server's work on the next.
+      reader_.Release();
       Frame f;
       Status st = reader_.Next(dl, &f);
       if (st.ok()) {
@@ -566,8 +574,7 @@ class Client {
       return false;
     }
     const frames::Envelope* env = nullptr;
-    Status st = detail::CopyAndVerify(f.data, f.size, buf, &env);
-    reader_.Release();
+    Status st = detail::CopyAndVerify(f.data, f.size, buf, &env);  // released by the next Lead or Drain
     if (!st) {
       char reason[300];
       std::snprintf(reason, sizeof reason, "protocol error: response: %s", st.message());

@@ -3,9 +3,11 @@
 // Threads: one monitor thread accepts connections and polls every connection's socket for end of file
 // (the client's death or close); one thread per connection does the handshake (SO_PEERCRED, Hello,
 // sealed memfd segment, Welcome with SCM_RIGHTS) and then reads requests in order. Each request is
-// copied into a private buffer and verified (docs/schemas.md, C++ policy) and its ring space released
-// at once, so a slow handler never holds request ring space. Handlers run inline on the connection's
-// thread (default, lowest latency) or on ServerOptions::workers pool threads.
+// copied into a private buffer and verified (docs/schemas.md, C++ policy). Handlers run inline on the
+// connection's thread (default, lowest latency) or on ServerOptions::workers pool threads. An inline
+// handler's request is released from the ring once the handler has replied (off the response's path; a
+// slow handler holds that request's space, and nothing more is read meanwhile anyway); a request for the
+// workers is released before it is queued, so a slow worker never holds ring space.
 //
 // Responses: the handler computes, then calls Responder::Reply(build), ReplyRaw (a Raw payload laid out
 // without a builder: typed::LayEnvelope) or Fail: the response is claimed, built in place over the claimed
@@ -526,8 +528,8 @@ class Server {
       const frames::Envelope* env = nullptr;
       st = detail::CopyAndVerify(f.data, f.size, &buf, &env);
       const std::size_t n = f.size;
-      c->reader.Release();
       if (!st) {
+        c->reader.Release();
         Protocol(c, "protocol error: request: %s", st.message());
         return;
       }
@@ -542,13 +544,21 @@ class Server {
       }
       const std::int64_t udl = env->deadline_unix_nano();
       if (udl > 0 && sys::RealtimeNanos() > udl) {
+        c->reader.Release();
         n_expired_.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
       const Deadline dl = detail::FromUnixDeadline(udl);
       if (opts_.workers == 0) {
+        // The handler reads our copy, yet the request's ring space is released only once it has
+        // replied: Release zeroes lines the client still holds, and its seq-cst store of head would wait
+        // for them; after the response it costs the caller nothing. (A slow inline handler holds one
+        // request's space meanwhile; the connection reads nothing more until it returns anyway.)
         Handle(c, env, dl, k == frames::Kind::OneWay);
+        c->reader.Release();
+        c->writer.PrefetchNext();  // while we wait for the next request
       } else {
+        c->reader.Release();
         Enqueue(c, &buf, n, dl, k == frames::Kind::OneWay);
       }
     }
@@ -707,7 +717,7 @@ Status Responder::SendWith(Emit& emit) {
       return Status::Error(Errc::kPeerDead, "reply: connection gen %llu is dead: %s",
                            static_cast<unsigned long long>(c->generation), c->reason);
     }
-    std::uint64_t head_seen;
+    std::uint64_t head_seen = 0;
     Status st;
     {
       struct Guard {
@@ -719,7 +729,6 @@ Status Responder::SendWith(Emit& emit) {
           if (c->shared_writer) c->wlock.unlock();
         }
       } g(c);
-      head_seen = atomics::LoadAcquire<std::uint64_t>(c->resp_ring, layout::kHeadPositionOffset);
 #if defined(__cpp_exceptions)
       try {
         st = emit();
@@ -730,6 +739,7 @@ Status Responder::SendWith(Emit& emit) {
 #else
       st = emit();
 #endif
+      head_seen = c->writer.full_head();  // under the lock: the head this claim found the ring full at
     }
     if (st.ok()) return st;
     if (st.code() != Errc::kFull) return st.Wrap("reply");

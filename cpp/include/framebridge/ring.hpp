@@ -347,6 +347,31 @@ class Writer {
     }
   }
 
+  // SPSC hint, for a writer about to wait for something else (a server for its next request): pull the
+  // cache lines a record as large as the last one will take at the tail into this core's cache for writing.
+  // The reader zeroed them when it released them, so they sit in its cache, and each store of the next
+  // frame would otherwise wait for one to come over (and Commit's seq-cst store for all of them). Only free
+  // space is touched, nothing is written, and the line holding the size word at the tail is left alone:
+  // the reader is polling it. At most kPrefetchBytes.
+  void PrefetchNext() const {
+    if (r_ == nullptr || mpsc_ || claimed_ || !atomics::HasPrefetchW()) return;
+    const std::uint64_t idx = tail_ & mask_;
+    std::uint64_t end = idx + (claim_size_ < kPrefetchBytes ? claim_size_ : kPrefetchBytes);
+    if (end > cap_) end = cap_;                    // the next record would wrap: only up to the end
+    const std::uint64_t free = head_cache_ + cap_ - tail_;  // head_cache_ <= head: never past the free space
+    if (end - idx > free) end = idx + free;
+    for (std::uint64_t at = (idx | (kCacheLine - 1)) + 1; at < end; at += kCacheLine) {
+      atomics::PrefetchForWrite(data_ + at);
+    }
+  }
+  // The head position the last claim that failed with ErrFull saw: space comes when head moves past it.
+  // (A caller waiting for space itself waits for head != full_head(); loading head before the claim
+  // instead would take a cache miss on every claim, head being the reader's line.)
+  std::uint64_t full_head() const { return full_head_; }
+
+  static constexpr std::uint64_t kCacheLine = 64;
+  static constexpr std::uint64_t kPrefetchBytes = 2048;
+
   void set_spin_nanos(std::int64_t ns) { spin_ns_ = ns < 0 ? 0 : ns; }
   std::int64_t spin_nanos() const { return spin_ns_; }
   std::size_t max_payload() const { return static_cast<std::size_t>(max_payload_); }
@@ -426,7 +451,10 @@ class Writer {
         stalled = true;
         atomics::BumpSingle(r_, layout::kFullStallsOffset, 1);
       }
-      if (dl.is_try()) return Status::Error(Errc::kFull, "claim %zu bytes: ring full", n);
+      if (dl.is_try()) {
+        full_head_ = h;
+        return Status::Error(Errc::kFull, "claim %zu bytes: ring full", n);
+      }
       Status st = WaitSpace(h, dl, n);
       if (!st) return st;
     }
@@ -510,7 +538,10 @@ class Writer {
           stalled = true;
           atomics::FetchAddRelaxed<std::uint64_t>(r_, layout::kFullStallsOffset, 1);
         }
-        if (dl.is_try()) return Status::Error(Errc::kFull, "claim %zu bytes: ring full", n);
+        if (dl.is_try()) {
+          full_head_ = h;
+          return Status::Error(Errc::kFull, "claim %zu bytes: ring full", n);
+        }
         st = WaitSpace(h, dl, n);
         if (!st) return st;
         continue;
@@ -551,6 +582,7 @@ class Writer {
   std::int64_t spin_ns_ = kDefaultSpinNanos;
   // SPSC private state.
   std::uint64_t tail_ = 0, head_cache_ = 0, seq_ = 1;
+  std::uint64_t full_head_ = 0;  // see full_head()
   // The open claim.
   bool claimed_ = false;
   std::uint64_t claim_pos_ = 0, claim_pad_ = 0, claim_size_ = 0;
