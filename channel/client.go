@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -411,15 +412,8 @@ func (c *Client) Call(ctx context.Context, req *Request, read func(*fb.Envelope)
 	if err != nil {
 		return err
 	}
-	if err := c.send(ctx, req, fb.KindRequest, cl.id, &lead); err != nil {
-		c.mu.Lock()
-		if lead {
-			c.leading = false
-			c.handoffLocked()
-		}
-		c.removeLocked(cl)
-		c.freeLocked(cl)
-		c.mu.Unlock()
+	if err := c.sendRequest(ctx, req, cl, &lead); err != nil {
+		c.unregister(cl, lead)
 		return err
 	}
 	if lead {
@@ -442,6 +436,35 @@ func (c *Client) Send(ctx context.Context, req *Request) error {
 	}
 	c.sent.Add(1)
 	return nil
+}
+
+// sendRequest is send for Call: a panic in the request's Build callback
+// undoes the call's registration before it goes on.
+func (c *Client) sendRequest(ctx context.Context, req *Request, cl *call, lead *bool) error {
+	sent := false
+	defer func() {
+		if !sent {
+			if p := recover(); p != nil {
+				c.unregister(cl, *lead)
+				panic(p)
+			}
+		}
+	}()
+	err := c.send(ctx, req, fb.KindRequest, cl.id, lead)
+	sent = true
+	return err
+}
+
+// unregister ends a call whose request was not sent.
+func (c *Client) unregister(cl *call, lead bool) {
+	c.mu.Lock()
+	if lead {
+		c.leading = false
+		c.handoffLocked()
+	}
+	c.removeLocked(cl)
+	c.freeLocked(cl)
+	c.mu.Unlock()
 }
 
 // register makes a call pending under a fresh correlation id and, when
@@ -759,7 +782,7 @@ func (c *Client) lead(ctx context.Context, cl *call, read func(*fb.Envelope) err
 			// Read in place; the frame stays held until the next leader
 			// releases it. Then resign, unregister and free under one lock
 			// (only this goroutine removes its own call: no lookup needed).
-			res := result(&c.leadEnv, read)
+			res, userPanic := c.readInPlace(read)
 			c.mu.Lock()
 			c.removeLocked(cl)
 			c.calls++
@@ -772,6 +795,9 @@ func (c *Client) lead(ctx context.Context, cl *call, read func(*fb.Envelope) err
 			c.handoffLocked()
 			c.freeLocked(cl)
 			c.mu.Unlock()
+			if userPanic != nil {
+				panic(userPanic) // the callback's own, now that the client is in order
+			}
 			return true, res
 		}
 		if ctx.Err() != nil || c.dead.Load() {
@@ -889,18 +915,38 @@ func (c *Client) dispatch(f shm.Frame, cl *call) (mine bool, perr error) {
 // is private, so verifying it again makes it safe against a server that
 // changed the frame after the leader looked.
 func (c *Client) finish(cl *call, read func(*fb.Envelope) error) error {
-	data := cl.buf[:cl.n:cl.n]
-	var err error
-	if verr := frames.Open(data, &cl.env); verr != nil {
-		err = fmt.Errorf("%w: response envelope: %w", ErrProtocol, verr)
-	} else {
-		err = result(&cl.env, read)
+	defer func() { // deferred: a panicking read callback still ends the call
+		c.mu.Lock()
+		c.freeLocked(cl)
+		c.handoffLocked()
+		c.mu.Unlock()
+	}()
+	if err := frames.Open(cl.buf[:cl.n:cl.n], &cl.env); err != nil {
+		return fmt.Errorf("%w: response envelope: %w", ErrProtocol, err)
 	}
-	c.mu.Lock()
-	c.freeLocked(cl)
-	c.handoffLocked()
-	c.mu.Unlock()
-	return err
+	return result(&cl.env, read)
+}
+
+// readInPlace is result on the leader's response, read in place in the
+// ring. The frame was verified, but a server that goes on writing a
+// committed frame can make an accessor run out of range afterwards
+// (docs/schemas.md): that runtime panic ends the connection as a protocol
+// error rather than the caller's process. Any other panic is the callback's
+// own: it is returned, to be raised again once the call is cleaned up.
+func (c *Client) readInPlace(read func(*fb.Envelope) error) (err error, userPanic any) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		if re, ok := p.(runtime.Error); ok {
+			c.protocolError(fmt.Errorf("reading the response in place panicked (%v): the server changed a committed frame, or the read callback has a bug", re))
+			err = c.deadError()
+			return
+		}
+		userPanic = p
+	}()
+	return result(&c.leadEnv, read), nil
 }
 
 func result(env *fb.Envelope, read func(*fb.Envelope) error) error {

@@ -1,0 +1,79 @@
+package channel_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	flatbuffers "github.com/google/flatbuffers/go"
+
+	"github.com/framebridge/framebridge/channel"
+	"github.com/framebridge/framebridge/frames/fb"
+)
+
+// mustPanic runs f and returns what it panicked with (nil if it did not).
+func mustPanic(f func()) (p any) {
+	defer func() { p = recover() }()
+	f()
+	return nil
+}
+
+// A read callback's own panic reaches the caller; the client stays usable
+// and closes (a call left registered would hang Close).
+func TestAReadCallbacksPanicLeavesTheClientUsable(t *testing.T) {
+	s := startServer(t, echo, channel.ListenOptions{})
+	c := dial(t, s.path, channel.DialOptions{})
+	ctx := context.Background()
+	p := mustPanic(func() {
+		c.Call(ctx, &channel.Request{Raw: []byte("x")}, func(*fb.Envelope) error { panic("the callback's own") })
+	})
+	if p != "the callback's own" {
+		t.Fatalf("panic %v, want the callback's", p)
+	}
+	if err := echoCall(ctx, c, 1, []byte("after")); err != nil {
+		t.Fatalf("call after the panic: %v", err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hangs after a panicking callback")
+	}
+}
+
+// A request's Build callback that panics: the panic reaches the caller, no
+// half-built request is sent, and the client stays usable.
+func TestABuildCallbacksPanicLeavesTheClientUsable(t *testing.T) {
+	s := startServer(t, echo, channel.ListenOptions{})
+	c := dial(t, s.path, channel.DialOptions{})
+	ctx := context.Background()
+	req := channel.Request{Build: func(*flatbuffers.Builder) (fb.Payload, flatbuffers.UOffsetT) { panic("build") }}
+	if p := mustPanic(func() { c.Call(ctx, &req, nil) }); p != "build" {
+		t.Fatalf("panic %v, want the Build callback's", p)
+	}
+	if err := echoCall(ctx, c, 2, []byte("after")); err != nil {
+		t.Fatalf("call after the panic: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A runtime error while reading the response in place is what a server that
+// rewrites a committed frame after it was verified causes: the call fails
+// with a protocol error and the connection ends, instead of the process.
+func TestARuntimePanicReadingInPlaceEndsTheConnection(t *testing.T) {
+	s := startServer(t, echo, channel.ListenOptions{})
+	c := dial(t, s.path, channel.DialOptions{})
+	var out []byte
+	err := c.Call(context.Background(), &channel.Request{Raw: []byte("x")}, func(env *fb.Envelope) error {
+		_ = out[len(channel.RawData(env))+5] // out of range, as a torn frame's accessor would be
+		return nil
+	})
+	if !errors.Is(err, channel.ErrProtocol) || !errors.Is(err, channel.ErrPeerDead) {
+		t.Fatalf("call: %v, want ErrProtocol (and ErrPeerDead)", err)
+	}
+	<-c.Done()
+}
