@@ -77,3 +77,25 @@ func TestARuntimePanicReadingInPlaceEndsTheConnection(t *testing.T) {
 	}
 	<-c.Done()
 }
+
+// A reply's Build callback that panics answers status 13, as a panicking
+// handler does; the server goes on.
+func TestAReplyBuildPanicAnswersInternal(t *testing.T) {
+	s := startServer(t, func(ctx context.Context, req *fb.Envelope, reply *channel.Reply) error {
+		if string(channel.RawData(req)) == "panic-in-build" {
+			reply.Build = func(*flatbuffers.Builder, *fb.Envelope) (fb.Payload, flatbuffers.UOffsetT) { panic("build") }
+			return nil
+		}
+		return echo(ctx, req, reply)
+	}, channel.ListenOptions{})
+	c := dial(t, s.path, channel.DialOptions{})
+	ctx := context.Background()
+	err := c.Call(ctx, &channel.Request{Raw: []byte("panic-in-build")}, nil)
+	var se *channel.StatusError
+	if !errors.As(err, &se) || se.Code != channel.CodeInternal {
+		t.Fatalf("call: %v, want status %d", err, channel.CodeInternal)
+	}
+	if err := echoCall(ctx, c, 3, []byte("after")); err != nil {
+		t.Fatalf("call after the panic: %v", err)
+	}
+}

@@ -443,7 +443,7 @@ func (sc *serverConn) respond(wk *worker, req *fb.Envelope, id uint64, status in
 	var since uint64
 	haveSince := false
 	for {
-		if _, err = sc.fw.BuildEnvelope(cancelled, sc.buildFn); err == nil || !errors.Is(err, context.Canceled) {
+		if err = sc.build(); err == nil || !errors.Is(err, context.Canceled) {
 			break
 		}
 		// Full. The client's release position is read only now (a line
@@ -470,6 +470,20 @@ func (sc *serverConn) respond(wk *worker, req *fb.Envelope, id uint64, status in
 		return fmt.Errorf("%w: %w", ErrPeerDead, err)
 	}
 	return fmt.Errorf("build response: %w", err)
+}
+
+// build builds and commits the response. A panic in the reply's Build
+// callback (BuildEnvelope has aborted its claim) turns the response into
+// status 13, as a panic in the handler does.
+func (sc *serverConn) build() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			sc.bStatus, sc.bMsg = CodeInternal, fmt.Sprintf("reply Build panic: %v", p)
+			_, err = sc.fw.BuildEnvelope(cancelled, sc.buildFn)
+		}
+	}()
+	_, err = sc.fw.BuildEnvelope(cancelled, sc.buildFn)
+	return err
 }
 
 func (sc *serverConn) buildResponse(b *flatbuffers.Builder, e *frames.EnvelopeFields) {
