@@ -53,6 +53,10 @@ const probeStop = math.MaxUint64
 // threads of this process pinned to CPUs a and b: the same hardware path as
 // the floor's spin row, without starting processes.
 func crossCoreRTT(a, b, iters int) (int64, error) {
+	if n := runtime.GOMAXPROCS(0); n < 2 {
+		// Both sides spin: on one P they would take turns only at preemptions.
+		return 0, fmt.Errorf("GOMAXPROCS is %d, the probe's two spinning threads need 2", n)
+	}
 	// The two words 256 bytes apart: lines of their own, and of their own
 	// adjacent-line pair.
 	buf := make([]uint64, 64)

@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -18,6 +19,10 @@ func TestCrossCoreRTTTimesARoundTripBetweenTwoCPUs(t *testing.T) {
 	}
 	if _, err := crossCoreRTT(cpus[0], 1<<20, 10); err == nil {
 		t.Error("pinning to a CPU that does not exist succeeded")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	if _, err := crossCoreRTT(cpus[0], cpus[1], 10); err == nil || !strings.Contains(err.Error(), "GOMAXPROCS") {
+		t.Errorf("with GOMAXPROCS 1: %v, want an error naming GOMAXPROCS", err)
 	}
 }
 
