@@ -62,6 +62,14 @@ public final class FlatVerifier {
         return this;
     }
 
+    int maxDepth() {
+        return maxDepth;
+    }
+
+    int maxTables() {
+        return maxTables;
+    }
+
     /** The buffer being verified. */
     public ByteBuffer buffer() {
         return bb;
