@@ -146,6 +146,19 @@ public final class EnvelopeLayout {
     private int size;
     private boolean laid;
 
+    // The same shape again (Go frames/template.go): the last envelope laid out without a status message or
+    // trace, its bytes and where its scalars and Raw bytes go. One of the same shape (same fields present,
+    // same Raw length: every call of a request/response loop) is a copy with its own values written over.
+    private long tmplKey; // shape() of the template; 0: none
+    private byte[] tmpl = new byte[0];
+    private int tmplSize;
+    private int tmplRawAt = -1;
+    private int tmplSequence;
+    private int tmplStatus;
+    private int tmplCorrelationId;
+    private int tmplDeadline;
+    private int tmplKind;
+
     /** Clears every field (an empty envelope). Returns this. */
     public EnvelopeLayout reset() {
         sequence = 0;
@@ -288,6 +301,11 @@ public final class EnvelopeLayout {
         if (laid) {
             return size;
         }
+        if (tmplKey != 0 && shape() == tmplKey) {
+            size = tmplSize; // write() takes the template
+            laid = true;
+            return size;
+        }
         long total = 256L + raw.len + message.len + traceparent.len + tracestate.len;
         if (total > Integer.MAX_VALUE - 64) {
             throw new IllegalArgumentException("envelope of about " + total + " bytes: too large");
@@ -404,6 +422,10 @@ public final class EnvelopeLayout {
         if (base < 0 || base > bb.limit() - n) {
             throw new IndexOutOfBoundsException("envelope of " + n + " bytes at " + base + ": buffer limit " + bb.limit());
         }
+        long key = shape();
+        if (key != 0 && key == tmplKey) {
+            return writeTemplate(bb, base);
+        }
         bb.putInt(base, p);
         bb.putInt(base + 4, IDENTIFIER);
         int v = base + VTABLE;
@@ -493,6 +515,76 @@ public final class EnvelopeLayout {
             }
         }
         zero(bb, base + cur, base + size);
+        if (key != 0) {
+            save(key, bb, base, rawAt < 0 ? -1 : rawAt - base);
+        }
+        return rawAt;
+    }
+
+    /**
+     * A key equal for two envelopes exactly when {@link #write} lays them out alike: which fields are present
+     * and the Raw length; 0 when there is a status message or trace (no template then).
+     */
+    private long shape() {
+        if (message.present || trace) {
+            return 0;
+        }
+        long k = 1;
+        k |= status != 0 ? 1 << 1 : 0;
+        k |= sequence != 0 ? 1 << 2 : 0;
+        k |= correlationId != 0 ? 1 << 3 : 0;
+        k |= deadlineUnixNano != 0 ? 1 << 4 : 0;
+        k |= kind != 0 ? 1 << 5 : 0;
+        if (raw.present) {
+            k |= 1 << 6 | (long) raw.len << 8;
+        }
+        return k;
+    }
+
+    /** Makes {@code bb[base, base + size)}, just laid out for shape {@code key}, the template. */
+    private void save(long key, ByteBuffer bb, int base, int rawRel) {
+        if (tmpl.length < size) {
+            tmpl = new byte[Math.max(size, 256)];
+        }
+        bb.get(base, tmpl, 0, size);
+        tmplKey = key;
+        tmplSize = size;
+        tmplRawAt = rawRel;
+        tmplSequence = at[SEQUENCE] == 0 ? 0 : p + at[SEQUENCE];
+        tmplStatus = at[STATUS] == 0 ? 0 : p + at[STATUS];
+        tmplCorrelationId = at[CORRELATION_ID] == 0 ? 0 : p + at[CORRELATION_ID];
+        tmplDeadline = at[DEADLINE] == 0 ? 0 : p + at[DEADLINE];
+        tmplKind = at[KIND] == 0 ? 0 : p + at[KIND];
+    }
+
+    /** The template's bytes with this envelope's Raw bytes and scalars written over (same result as the full path). */
+    private int writeTemplate(ByteBuffer bb, int base) {
+        int n = tmplSize;
+        int rawAt = -1;
+        if (tmplRawAt >= 0) {
+            bb.put(base, tmpl, 0, tmplRawAt);
+            rawAt = base + tmplRawAt;
+            raw.copyTo(bb, rawAt);
+            int e = tmplRawAt + raw.len;
+            bb.put(base + e, tmpl, e, n - e); // the zero padding
+        } else {
+            bb.put(base, tmpl, 0, n);
+        }
+        if (tmplSequence != 0) {
+            bb.putLong(base + tmplSequence, sequence);
+        }
+        if (tmplStatus != 0) {
+            bb.putInt(base + tmplStatus, status);
+        }
+        if (tmplCorrelationId != 0) {
+            bb.putLong(base + tmplCorrelationId, correlationId);
+        }
+        if (tmplDeadline != 0) {
+            bb.putLong(base + tmplDeadline, deadlineUnixNano);
+        }
+        if (tmplKind != 0) {
+            bb.put(base + tmplKind, kind);
+        }
         return rawAt;
     }
 

@@ -195,6 +195,60 @@ class EnvelopeLayoutTest {
     }
 
     @Test
+    void theSameShapeAgainHasOnlyTheNewValues() {
+        // One layout reused across shapes (a template is kept per shape in turn) against a fresh one per envelope
+        // (always the full path): byte for byte the same, three times over, shapes interleaved.
+        EnvelopeLayout reused = new EnvelopeLayout();
+        int checked = 0;
+        for (int round = 0; round < 3; round++) {
+            for (int mask = 0; mask < 64; mask++) {
+                for (int rawSize : RAW_SIZES) {
+                    for (int again = 0; again < 2; again++) {
+                        Fields f = new Fields(mask, mask % TRACES, rawSize);
+                        int salt = round * 2 + again;
+                        EnvelopeLayout want = f.lay(new EnvelopeLayout());
+                        f.lay(reused);
+                        for (EnvelopeLayout l : new EnvelopeLayout[] {want, reused}) {
+                            if (f.sequence() != 0) {
+                                l.sequence(f.sequence() + salt);
+                            }
+                            if (f.corr() != 0) {
+                                l.correlationId(f.corr() - salt);
+                            }
+                            if (f.deadline() != 0) {
+                                l.deadlineUnixNano(f.deadline() + salt);
+                            }
+                            if (f.status() != 0) {
+                                l.status(f.status() + salt);
+                            }
+                            if (f.kind() != 0) {
+                                l.kind(Kind.Request + salt % 2);
+                            }
+                            byte[] d = f.raw();
+                            if (d != null) {
+                                for (int k = 0; k < d.length; k++) {
+                                    d[k] += (byte) salt;
+                                }
+                                l.raw(d, 0, d.length);
+                            }
+                        }
+                        byte[] w = new byte[want.size() + 16];
+                        Arrays.fill(w, (byte) 0xEE);
+                        int wantRawAt = want.write(ByteBuffer.wrap(w).order(ByteOrder.LITTLE_ENDIAN), 8);
+                        byte[] a = new byte[reused.size() + 16];
+                        Arrays.fill(a, (byte) 0xEE);
+                        int rawAt = reused.write(ByteBuffer.wrap(a).order(ByteOrder.LITTLE_ENDIAN), 8);
+                        assertTrue(Arrays.equals(w, a), f + " round " + round + " again " + again);
+                        assertEquals(wantRawAt, rawAt, f + ": raw position");
+                        checked++;
+                    }
+                }
+            }
+        }
+        assertEquals(3 * 64 * RAW_SIZES.length * 2, checked);
+    }
+
+    @Test
     void anEmptyEnvelopeIsThirtyTwoBytesAsInCppAndVerifies() {
         EnvelopeLayout l = new EnvelopeLayout();
         byte[] a = l.encode();
