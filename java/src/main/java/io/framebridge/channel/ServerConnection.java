@@ -421,7 +421,10 @@ final class ServerConnection implements Runnable {
         long deadline = env.deadlineUnixNano();
         long deadlineMono = deadline == 0 ? Long.MAX_VALUE : Clock.monotonicAt(deadline);
         resp.set(req, reply);
-        writeLock.lock();
+        boolean locked = pool != null; // inline: this thread is the only writer
+        if (locked) {
+            writeLock.lock();
+        }
         try {
             for (;;) {
                 if (closed) {
@@ -455,7 +458,9 @@ final class ServerConnection implements Runnable {
             }
         } finally {
             resp.clear();
-            writeLock.unlock();
+            if (locked) {
+                writeLock.unlock();
+            }
         }
     }
 
