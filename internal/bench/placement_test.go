@@ -67,7 +67,8 @@ func testRun(t *testing.T, probes ...int64) (*run, *probeScript) {
 func TestAMeasurementTakenInAnotherPlacementIsMeasuredAgain(t *testing.T) {
 	// a: far (500 ns) then near on its second attempt; b, c: near.
 	r, s := testRun(t, 500, 510, 120, 130, 120, 120, 120, 120)
-	rows, ref := r.runGroup(countingJobs("a", "b", "c"))
+	g := r.runGroup(countingJobs("a", "b", "c"), false)
+	rows, ref := g.rows, g.ref
 	if len(s.next) != 0 {
 		t.Errorf("%d scripted probes left", len(s.next))
 	}
@@ -77,15 +78,15 @@ func TestAMeasurementTakenInAnotherPlacementIsMeasuredAgain(t *testing.T) {
 	if len(rows) != 3 || rows[0].P50 != 4 || rows[1].P50 != 2 || rows[2].P50 != 3 {
 		t.Errorf("rows %+v: want a's second attempt (4), b's (2) and c's (3) first", rows)
 	}
-	if r.res.Remeasured != 1 || len(r.res.Notes) != 0 {
-		t.Errorf("remeasured %d, notes %q; want 1 and none", r.res.Remeasured, r.res.Notes)
+	if r.res.Remeasured != 1 || len(g.notes) != 0 {
+		t.Errorf("remeasured %d, notes %q; want 1 and none", r.res.Remeasured, g.notes)
 	}
 }
 
 func TestAPlacementChangeDuringAMeasurementCounts(t *testing.T) {
 	// a's probe after it is far: the host moved the CPUs while it ran.
 	r, _ := testRun(t, 120, 500, 120, 120, 120, 120, 120, 120)
-	rows, _ := r.runGroup(countingJobs("a", "b", "c"))
+	rows := r.runGroup(countingJobs("a", "b", "c"), false).rows
 	if rows[0].P50 != 4 || r.res.Remeasured != 1 {
 		t.Errorf("a kept attempt %d, %d remeasured; want 4 and 1", rows[0].P50, r.res.Remeasured)
 	}
@@ -94,28 +95,31 @@ func TestAPlacementChangeDuringAMeasurementCounts(t *testing.T) {
 func TestAMeasurementThatStaysOffItsGroupIsKeptWithANote(t *testing.T) {
 	// a: far in all three attempts, the last one closest to the group.
 	r, s := testRun(t, 500, 500, 120, 120, 120, 120, 120, 120, 600, 600, 300, 300)
-	rows, _ := r.runGroup(countingJobs("a", "b", "c", "d"))
+	g := r.runGroup(countingJobs("a", "b", "c", "d"), false)
+	rows := g.rows
 	if len(s.next) != 0 {
 		t.Errorf("%d scripted probes left", len(s.next))
 	}
 	if rows[0].P50 != 6 || r.res.Remeasured != 1 {
 		t.Errorf("a kept attempt %d, %d remeasured; want 6 (probed 300 ns) and 1", rows[0].P50, r.res.Remeasured)
 	}
-	if len(r.res.Notes) != 1 || !strings.HasPrefix(r.res.Notes[0], "a: measured while") || !strings.Contains(r.res.Notes[0], "120 ns for the rest of its group") {
-		t.Errorf("notes %q", r.res.Notes)
+	if len(g.notes) != 1 || !strings.HasPrefix(g.notes[0], "a: measured while") || !strings.Contains(g.notes[0], "120 ns for the rest of its group") {
+		t.Errorf("notes %q", g.notes)
 	}
 }
 
 func TestWithoutProbesNothingIsMeasuredAgain(t *testing.T) {
 	r, _ := testRun(t)
 	r.res.CPUs = [2]int{-1, -1} // unpinned: no placement to probe
-	rows, ref := r.runGroup(countingJobs("a", "b"))
+	g := r.runGroup(countingJobs("a", "b"), false)
+	rows, ref := g.rows, g.ref
 	if ref != 0 || len(rows) != 2 || rows[0].P50 != 1 || rows[1].P50 != 2 || r.res.Remeasured != 0 {
 		t.Errorf("rows %+v, group placement %d, %d remeasured", rows, ref, r.res.Remeasured)
 	}
 
 	r, _ = testRun(t, -1) // the first probe fails: a note, no more probes
-	rows, ref = r.runGroup(countingJobs("a", "b"))
+	g = r.runGroup(countingJobs("a", "b"), false)
+	rows, ref = g.rows, g.ref
 	if ref != 0 || len(rows) != 2 || len(r.res.Notes) != 1 || !strings.Contains(r.res.Notes[0], "cross-core probe unavailable") {
 		t.Errorf("rows %+v, group placement %d, notes %q", rows, ref, r.res.Notes)
 	}
@@ -125,10 +129,47 @@ func TestRepetitionsAreCheckedOneByOne(t *testing.T) {
 	// Two reps of a and b; only a's second is far, and is taken again.
 	r, _ := testRun(t, 120, 120, 120, 120, 500, 500, 120, 120, 120, 120)
 	r.cfg.Reps = 2
-	rows, _ := r.runGroup(countingJobs("a", "b"))
+	rows := r.runGroup(countingJobs("a", "b"), false).rows
 	// a's figures: 1 and 5 (the second attempt of rep 2): median 3.
 	if rows[0].P50 != 3 || rows[1].P50 != 3 || r.res.Remeasured != 1 {
 		t.Errorf("rows %+v, %d remeasured", rows, r.res.Remeasured)
+	}
+}
+
+func TestAGroupMeasuredInAnotherPlacementThanTheRunIsMeasuredAgain(t *testing.T) {
+	// Group x (2 rows) far; y and z (2 rows each) near; then a probe says
+	// the CPUs are near again and x is measured again, near.
+	r, s := testRun(t, 500, 500, 500, 500, 120, 120, 120, 120, 130, 130, 120, 120, 120, 120, 130, 120, 120)
+	x := r.runGroup(countingJobs("x1", "x2"), false)
+	y := r.runGroup(countingJobs("y1", "y2"), false)
+	z := r.runGroup(countingJobs("z1", "z2"), false)
+	groups := []group{x, y, z}
+	r.placeGroups(groups)
+	if len(s.next) != 0 {
+		t.Errorf("%d scripted probes left", len(s.next))
+	}
+	if groups[0].ref != 120 || groups[0].rows[0].P50 != 3 || groups[0].rows[1].P50 != 4 {
+		t.Errorf("x: placement %d, rows %+v; want its second pass (3, 4) at 120 ns", groups[0].ref, groups[0].rows)
+	}
+	if r.res.RemeasuredGroups != 1 || len(r.res.Notes) != 0 {
+		t.Errorf("%d groups measured again, notes %q; want 1 and none", r.res.RemeasuredGroups, r.res.Notes)
+	}
+}
+
+func TestAGroupIsNotMeasuredAgainWhileTheCPUsStayElsewhere(t *testing.T) {
+	// x far, y and z near, and the probe after them still far: x is kept, with a note.
+	r, s := testRun(t, 500, 500, 120, 120, 120, 120, 500)
+	groups := []group{
+		r.runGroup(countingJobs("framebridge x>x"), false),
+		r.runGroup(countingJobs("framebridge y>y"), false),
+		r.runGroup(countingJobs("framebridge z>z"), false),
+	}
+	r.placeGroups(groups)
+	if len(s.next) != 0 || groups[0].rows[0].P50 != 1 || r.res.RemeasuredGroups != 0 {
+		t.Errorf("%d probes left, x kept %d, %d groups again", len(s.next), groups[0].rows[0].P50, r.res.RemeasuredGroups)
+	}
+	if len(r.res.Notes) != 1 || !strings.Contains(r.res.Notes[0], "500 ns for x>x") {
+		t.Errorf("notes %q", r.res.Notes)
 	}
 }
 

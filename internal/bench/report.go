@@ -148,8 +148,8 @@ func WriteMarkdown(w io.Writer, res *Result, info MarkdownInfo) {
 	p("| load average (1/5/15 min) | %s at start, %s at end |\n", res.LoadStart, res.LoadEnd)
 	if cc := res.CrossCore; cc.N > 0 {
 		// The host's placement of the two CPUs sets every spin figure (placement.go).
-		p("| a cache line's round trip between the two CPUs | %s (median of %d probes around the measurements; %s to %s); %d measurement(s) taken again after the host moved the CPUs |\n",
-			fmtNs(cc.Median), cc.N, fmtNs(cc.Min), fmtNs(cc.Max), res.Remeasured)
+		p("| a cache line's round trip between the two CPUs | %s (median of %d probes around the measurements; %s to %s); measured again after the host moved the CPUs: %d measurement(s), %d language pair(s) |\n",
+			fmtNs(cc.Median), cc.N, fmtNs(cc.Min), fmtNs(cc.Max), res.Remeasured, res.RemeasuredGroups)
 	}
 	p("| duration | %s |\n", res.End.Sub(res.Start).Round(time.Second))
 	p("| reproduce | `%s` |\n\n", info.Command)

@@ -40,7 +40,9 @@ type Config struct {
 	// GRPCBenchPath under Root.
 	GRPCBench string
 	Log       io.Writer // progress and notes
-	Emit      func(Row) // called with each row as soon as it is measured
+	// Emit is called with each row, in order, once every row is measured
+	// (a group may be measured again at the end: placement.go).
+	Emit func(Row)
 }
 
 // IdleResult is the CPU an idle reader used while blocked in Next.
@@ -66,8 +68,11 @@ type Result struct {
 	// CrossCore summarizes the probes of the CPUs' placement (placement.go);
 	// Remeasured counts the measurements taken again after a probe said the
 	// host had moved the CPUs.
-	CrossCore  CrossCore
-	Remeasured int
+	// RemeasuredGroups counts the groups (language pairs) measured again
+	// because the host had moved the CPUs for the whole of their first pass.
+	CrossCore        CrossCore
+	Remeasured       int
+	RemeasuredGroups int
 }
 
 // Sizes are the payload sizes of every framebridge and socket row.
@@ -145,36 +150,29 @@ func Run(cfg Config) (*Result, error) {
 	if p := r.probe(); p > 0 {
 		fmt.Fprintf(cfg.Log, "bench: a cache line's round trip between CPU %d and CPU %d: %s\n", r.cpu(0), r.cpu(1), fmtNs(p))
 	}
-	var groupRefs []string
-	refMin, refMax := int64(0), int64(0)
-	for _, group := range r.plan() {
+	var groups []group
+	for _, plan := range r.plan() {
 		var jobs []job
-		for _, j := range group {
+		for _, j := range plan {
 			if r.wanted(j.key) {
 				jobs = append(jobs, j)
 			}
 		}
-		if len(jobs) == 0 {
-			continue
+		if len(jobs) > 0 {
+			groups = append(groups, r.runGroup(jobs, false))
 		}
-		rows, ref := r.runGroup(jobs)
-		for _, row := range rows {
+	}
+	r.placeGroups(groups)
+	for _, g := range groups {
+		for _, n := range g.notes { // of the pass kept
+			r.note(n)
+		}
+		for _, row := range g.rows {
 			r.res.Rows = append(r.res.Rows, row)
 			if cfg.Emit != nil {
 				cfg.Emit(row)
 			}
 		}
-		if ref > 0 {
-			groupRefs = append(groupRefs, fmt.Sprintf("%s for %s", fmtNs(ref), strings.SplitN(jobs[0].key, " ", 3)[1]))
-			if refMin == 0 || ref < refMin {
-				refMin = ref
-			}
-			refMax = max(refMax, ref)
-		}
-	}
-	if refMin > 0 && float64(refMax-refMin) > probeTolerance*float64(refMin) {
-		r.note("the host moved the CPUs between language pairs (a cache line's round trip between them: " +
-			strings.Join(groupRefs, ", ") + "): compare rows across pairs with care")
 	}
 	for _, why := range r.skipOrder {
 		r.note(fmt.Sprintf("%s; rows not measured: %s", why, strings.Join(r.skips[why], ", ")))
@@ -193,8 +191,8 @@ func Run(cfg Config) (*Result, error) {
 	}
 	r.summarizeProbes()
 	if cc := r.res.CrossCore; cc.N > 0 {
-		fmt.Fprintf(cfg.Log, "bench: a cache line's round trip between the CPUs: median %s (%s to %s over %d probes); %d measurement(s) taken again in the group's placement\n",
-			fmtNs(cc.Median), fmtNs(cc.Min), fmtNs(cc.Max), cc.N, r.res.Remeasured)
+		fmt.Fprintf(cfg.Log, "bench: a cache line's round trip between the CPUs: median %s (%s to %s over %d probes); measured again in the run's placement: %d measurement(s), %d language pair(s)\n",
+			fmtNs(cc.Median), fmtNs(cc.Min), fmtNs(cc.Max), cc.N, r.res.Remeasured, r.res.RemeasuredGroups)
 	}
 	r.res.End = time.Now()
 	r.res.LoadEnd = loadAvg()
@@ -204,15 +202,27 @@ func Run(cfg Config) (*Result, error) {
 	return r.res, nil
 }
 
+// group is one group's rows, measured together.
+type group struct {
+	jobs   []job // those that gave a row, in the order of rows
+	rows   []Row
+	ref    int64    // the median probe of its measurements (0: not probed)
+	probes []int64  // the probes of the measurements kept
+	ok     bool     // false: a job failed or was skipped
+	notes  []string // rows left in another placement than ref (remeasure)
+}
+
 // runGroup measures one group's rows round-robin Reps times, so that rows
 // compared with each other (framebridge vs floor vs sockets) share the
 // machine's moods, measures again those taken in another placement of the
 // CPUs than the group's median (placement.go), and returns each row's
-// median over its repetitions, with that median placement (0: not probed).
-func (r *run) runGroup(jobs []job) ([]Row, int64) {
+// median over its repetitions. again marks a second pass of a group
+// (placeGroups): failures are logged, not recorded, and make it not ok.
+func (r *run) runGroup(jobs []job, again bool) group {
 	cfg := r.cfg
 	reps := make([][]measured, len(jobs))
 	failed := make([]bool, len(jobs))
+	g := group{ok: true}
 	for rep := 0; rep < cfg.Reps; rep++ {
 		for i, j := range jobs {
 			if failed[i] {
@@ -224,38 +234,41 @@ func (r *run) runGroup(jobs []job) ([]Row, int64) {
 			}
 			t0 := time.Now()
 			m, err := r.measure(j)
-			if errors.Is(err, errSkipped) { // not measurable here: a note, and no more repetitions
+			if err != nil {
+				failed[i], reps[i], g.ok = true, nil, false
+			}
+			switch {
+			case err != nil && again:
+				fmt.Fprintf(cfg.Log, " FAILED (%v)\n", err)
+			case errors.Is(err, errSkipped): // not measurable here: a note, and no more repetitions
 				fmt.Fprintf(cfg.Log, " %v\n", err)
 				r.skip(j.key, err)
-				failed[i], reps[i] = true, nil
-				continue
-			}
-			if err != nil {
+			case err != nil:
 				fmt.Fprintf(cfg.Log, " FAILED (%.1fs)\n", time.Since(t0).Seconds())
 				r.fail(j.key, err)
-				failed[i], reps[i] = true, nil
-				continue
+			default:
+				fmt.Fprintf(cfg.Log, " %s (%.1fs)\n", m.row.brief(), time.Since(t0).Seconds())
+				reps[i] = append(reps[i], m)
 			}
-			fmt.Fprintf(cfg.Log, " %s (%.1fs)\n", m.row.brief(), time.Since(t0).Seconds())
-			reps[i] = append(reps[i], m)
 		}
 	}
-	ref := medianProbe(reps)
-	for _, n := range r.remeasure(jobs, reps, ref) {
-		r.note(n)
-	}
-	var rows []Row
+	g.ref = medianProbe(reps)
+	g.notes = r.remeasure(jobs, reps, g.ref)
 	for i := range jobs {
-		if failed[i] || len(reps[i]) == 0 {
+		if len(reps[i]) == 0 {
 			continue
 		}
 		rs := make([]Row, len(reps[i]))
 		for k, m := range reps[i] {
 			rs[k] = m.row
+			if m.before > 0 && m.after > 0 {
+				g.probes = append(g.probes, m.before, m.after)
+			}
 		}
-		rows = append(rows, medianRow(rs))
+		g.jobs = append(g.jobs, jobs[i])
+		g.rows = append(g.rows, medianRow(rs))
 	}
-	return rows, ref
+	return g
 }
 
 func preciseNote(precise bool) string {
