@@ -182,8 +182,10 @@ func (r *run) measure(j job) (measured, error) {
 
 // remeasure measures again, up to maxRemeasure times, every measurement of
 // a group whose probes are off ref (the group's median), keeping the first
-// attempt in ref's placement, else the closest one. It returns one note per
-// row left off ref.
+// attempt in ref's placement, else the closest one; an attempt is made only
+// while a probe finds the CPUs in ref's placement (placements last seconds:
+// measuring in another one again is wasted). It returns one note per row
+// left off ref.
 func (r *run) remeasure(jobs []job, reps [][]measured, ref int64) (notes []string) {
 	for i, ms := range reps {
 		for k, m := range ms {
@@ -194,6 +196,10 @@ func (r *run) remeasure(jobs []job, reps [][]measured, ref int64) (notes []strin
 			for attempt := 1; attempt <= maxRemeasure && best.off(ref); attempt++ {
 				fmt.Fprintf(r.cfg.Log, "bench: %s again: probed %s/%s between the CPUs, the group %s",
 					jobs[i].key, fmtNs(best.before), fmtNs(best.after), fmtNs(ref))
+				if now := r.probe(); offPlacement(now, ref) {
+					fmt.Fprintf(r.cfg.Log, ": not now, the CPUs are still %s apart\n", fmtNs(now))
+					break
+				}
 				t0 := time.Now()
 				again, err := r.measure(jobs[i])
 				if err != nil {
@@ -202,11 +208,13 @@ func (r *run) remeasure(jobs []job, reps [][]measured, ref int64) (notes []strin
 				}
 				fmt.Fprintf(r.cfg.Log, ": %s, probed %s/%s (%.1fs)\n", again.row.brief(),
 					fmtNs(again.before), fmtNs(again.after), time.Since(t0).Seconds())
+				if attempt == 1 {
+					r.res.Remeasured++
+				}
 				if again.distance(ref) < best.distance(ref) {
 					best = again
 				}
 			}
-			r.res.Remeasured++
 			reps[i][k] = best
 			if best.off(ref) {
 				notes = append(notes, fmt.Sprintf("%s: measured while a cache line's round trip between the CPUs took %s/%s, against %s for the rest of its group (the host moved the CPUs); not comparable with its group",

@@ -66,7 +66,7 @@ func testRun(t *testing.T, probes ...int64) (*run, *probeScript) {
 
 func TestAMeasurementTakenInAnotherPlacementIsMeasuredAgain(t *testing.T) {
 	// a: far (500 ns) then near on its second attempt; b, c: near.
-	r, s := testRun(t, 500, 510, 120, 130, 120, 120, 120, 120)
+	r, s := testRun(t, 500, 510, 120, 130, 120, 120, 120, 120, 120)
 	g := r.runGroup(countingJobs("a", "b", "c"), false)
 	rows, ref := g.rows, g.ref
 	if len(s.next) != 0 {
@@ -85,7 +85,7 @@ func TestAMeasurementTakenInAnotherPlacementIsMeasuredAgain(t *testing.T) {
 
 func TestAPlacementChangeDuringAMeasurementCounts(t *testing.T) {
 	// a's probe after it is far: the host moved the CPUs while it ran.
-	r, _ := testRun(t, 120, 500, 120, 120, 120, 120, 120, 120)
+	r, _ := testRun(t, 120, 500, 120, 120, 120, 120, 120, 120, 120)
 	rows := r.runGroup(countingJobs("a", "b", "c"), false).rows
 	if rows[0].P50 != 4 || r.res.Remeasured != 1 {
 		t.Errorf("a kept attempt %d, %d remeasured; want 4 and 1", rows[0].P50, r.res.Remeasured)
@@ -94,7 +94,7 @@ func TestAPlacementChangeDuringAMeasurementCounts(t *testing.T) {
 
 func TestAMeasurementThatStaysOffItsGroupIsKeptWithANote(t *testing.T) {
 	// a: far in all three attempts, the last one closest to the group.
-	r, s := testRun(t, 500, 500, 120, 120, 120, 120, 120, 120, 600, 600, 300, 300)
+	r, s := testRun(t, 500, 500, 120, 120, 120, 120, 120, 120, 120, 600, 600, 120, 300, 300)
 	g := r.runGroup(countingJobs("a", "b", "c", "d"), false)
 	rows := g.rows
 	if len(s.next) != 0 {
@@ -105,6 +105,15 @@ func TestAMeasurementThatStaysOffItsGroupIsKeptWithANote(t *testing.T) {
 	}
 	if len(g.notes) != 1 || !strings.HasPrefix(g.notes[0], "a: measured while") || !strings.Contains(g.notes[0], "120 ns for the rest of its group") {
 		t.Errorf("notes %q", g.notes)
+	}
+}
+
+func TestNothingIsMeasuredAgainWhileTheCPUsStayElsewhere(t *testing.T) {
+	// a far, b and c near, and the probe before a's second attempt still far.
+	r, s := testRun(t, 500, 500, 120, 120, 120, 120, 500)
+	g := r.runGroup(countingJobs("a", "b", "c"), false)
+	if len(s.next) != 0 || g.rows[0].P50 != 1 || r.res.Remeasured != 0 || len(g.notes) != 1 {
+		t.Errorf("%d probes left, a kept %d, %d remeasured, notes %q", len(s.next), g.rows[0].P50, r.res.Remeasured, g.notes)
 	}
 }
 
@@ -127,7 +136,7 @@ func TestWithoutProbesNothingIsMeasuredAgain(t *testing.T) {
 
 func TestRepetitionsAreCheckedOneByOne(t *testing.T) {
 	// Two reps of a and b; only a's second is far, and is taken again.
-	r, _ := testRun(t, 120, 120, 120, 120, 500, 500, 120, 120, 120, 120)
+	r, _ := testRun(t, 120, 120, 120, 120, 500, 500, 120, 120, 120, 120, 120)
 	r.cfg.Reps = 2
 	rows := r.runGroup(countingJobs("a", "b"), false).rows
 	// a's figures: 1 and 5 (the second attempt of rep 2): median 3.
