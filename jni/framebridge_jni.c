@@ -423,6 +423,14 @@ static jint JNICALL peerCred0(JNIEnv *env, jclass cls, jint sock, jintArray out)
 #define FRB_POLL_RDHUP 4
 #define FRB_POLL_ERR 8
 #define FRB_POLL_NVAL 16
+#define FRB_POLL_PEER_EXITED 32
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5 */
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434 /* Linux 5.3, every architecture */
+#endif
 
 /* Fills a sockaddr_un from a Java path; -ENAMETOOLONG if it does not fit (107 bytes + NUL). */
 static int unix_addr(JNIEnv *env, jstring path, struct sockaddr_un *sa) {
@@ -613,6 +621,73 @@ static jint JNICALL pollSocket0(JNIEnv *env, jclass cls, jint fd, jint timeoutMi
     return bits;
 }
 
+/*
+ * pollSocket0 on a connection's socket and its peer's pidfd: the socket's FRB_POLL_* bits, plus
+ * FRB_POLL_PEER_EXITED when the pidfd is readable (the process exited). 0 on timeout or EINTR, or -errno.
+ */
+static jint JNICALL pollSocketPidfd0(JNIEnv *env, jclass cls, jint fd, jint pidfd, jint timeoutMillis) {
+    (void)env;
+    (void)cls;
+    struct pollfd p[2] = {
+        {.fd = fd, .events = POLLIN | POLLRDHUP, .revents = 0},
+        {.fd = pidfd, .events = POLLIN, .revents = 0},
+    };
+    int r = poll(p, 2, timeoutMillis < 0 ? -1 : timeoutMillis);
+    if (r < 0) {
+        return errno == EINTR ? 0 : -errno;
+    }
+    jint bits = 0;
+    if (p[0].revents & POLLIN) bits |= FRB_POLL_IN;
+    if (p[0].revents & POLLHUP) bits |= FRB_POLL_HUP;
+    if (p[0].revents & POLLRDHUP) bits |= FRB_POLL_RDHUP;
+    if (p[0].revents & POLLERR) bits |= FRB_POLL_ERR;
+    if (p[0].revents & POLLNVAL) bits |= FRB_POLL_NVAL;
+    if (p[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) bits |= FRB_POLL_PEER_EXITED;
+    return bits;
+}
+
+/* Makes a descriptor close-on-exec (pidfds are created so; this keeps it true whatever the kernel). */
+static jint cloexec_or_close(int fd) {
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+/* getsockopt(SO_PEERPIDFD) (Linux 6.5+): a pidfd of the socket's peer as it connected; fd or -errno. */
+static jint JNICALL peerPidfd0(JNIEnv *env, jclass cls, jint sock) {
+    (void)env;
+    (void)cls;
+    int pidfd = -1;
+    socklen_t len = sizeof(pidfd);
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) {
+        return -errno;
+    }
+    if (len != sizeof(pidfd) || pidfd < 0) {
+        if (pidfd >= 0) {
+            close(pidfd);
+        }
+        return -EINVAL;
+    }
+    return cloexec_or_close(pidfd);
+}
+
+/* pidfd_open(pid, 0) (Linux 5.3+); fd or -errno. */
+static jint JNICALL pidfdOpen0(JNIEnv *env, jclass cls, jint pid) {
+    (void)env;
+    (void)cls;
+    if (pid <= 0) {
+        return -EINVAL;
+    }
+    long fd = syscall(SYS_pidfd_open, (pid_t)pid, 0);
+    if (fd < 0) {
+        return -errno;
+    }
+    return cloexec_or_close((int)fd);
+}
+
 static jint JNICALL shutdown0(JNIEnv *env, jclass cls, jint fd) {
     (void)env;
     (void)cls;
@@ -673,6 +748,9 @@ static const JNINativeMethod methods[] = {
     {"sendPacket0", "(I[BII)I", (void *)sendPacket0},
     {"recvPacket0", "(I[B[I)I", (void *)recvPacket0},
     {"pollSocket0", "(II)I", (void *)pollSocket0},
+    {"pollSocketPidfd0", "(III)I", (void *)pollSocketPidfd0},
+    {"peerPidfd0", "(I)I", (void *)peerPidfd0},
+    {"pidfdOpen0", "(I)I", (void *)pidfdOpen0},
     {"shutdown0", "(I)I", (void *)shutdown0},
     {"getSeals0", "(I)I", (void *)getSeals0},
     {"ids0", "([I)I", (void *)ids0},

@@ -6,6 +6,8 @@ public final class Errno {
 
     public static final int EPERM = 1;
     public static final int ENOENT = 2;
+    /** No such process (pidfd_open of a pid that exited). */
+    public static final int ESRCH = 3;
     public static final int EINTR = 4;
     public static final int EBADF = 9;
     public static final int EAGAIN = 11;

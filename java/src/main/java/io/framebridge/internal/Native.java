@@ -88,6 +88,12 @@ public final class Native {
 
     static native int shutdown0(int fd);
 
+    static native int pollSocketPidfd0(int fd, int pidfd, int timeoutMillis);
+
+    static native int peerPidfd0(int sock);
+
+    static native int pidfdOpen0(int pid);
+
     static native int getSeals0(int fd);
 
     static native int ids0(int[] uidGid);
@@ -254,6 +260,8 @@ public final class Native {
     public static final int POLL_RDHUP = 4;
     public static final int POLL_ERR = 8;
     public static final int POLL_NVAL = 16;
+    /** pollSocketPidfd: the peer's pidfd is readable (its process exited). */
+    public static final int POLL_PEER_EXITED = 32;
     /** getSeals bit for F_SEAL_WRITE (the others are {@link #SEAL_SEAL}, {@link #SEAL_SHRINK}, {@link #SEAL_GROW}). */
     public static final int SEAL_WRITE = 8;
     /** Largest packet sendPacket/recvPacket move. */
@@ -304,6 +312,24 @@ public final class Native {
     /** poll(POLLIN|POLLRDHUP) on one fd: the {@code POLL_*} bits seen, 0 on timeout or EINTR, or -errno. */
     public static int pollSocketRaw(int fd, int timeoutMillis) {
         return pollSocket0(fd, timeoutMillis);
+    }
+
+    /**
+     * poll on a connection's socket and its peer's pidfd: the socket's {@code POLL_*} bits, plus
+     * {@link #POLL_PEER_EXITED} once the peer process exited; 0 on timeout or EINTR, or -errno.
+     */
+    public static int pollSocketPidfdRaw(int fd, int pidfd, int timeoutMillis) {
+        return pollSocketPidfd0(fd, pidfd, timeoutMillis);
+    }
+
+    /** getsockopt(SO_PEERPIDFD): a close-on-exec pidfd of the socket's peer, or -errno (-ENOPROTOOPT before Linux 6.5). */
+    public static int peerPidfdRaw(int sock) {
+        return peerPidfd0(sock);
+    }
+
+    /** pidfd_open(pid, 0): a close-on-exec pidfd, or -errno (-ESRCH: no such process; -ENOSYS before Linux 5.3). */
+    public static int pidfdOpenRaw(int pid) {
+        return pidfdOpen0(pid);
     }
 
     /** shutdown(SHUT_RDWR): the peer sees end of file, and a poll of ours on the fd returns. */
