@@ -140,7 +140,7 @@ public final class FrameClient implements AutoCloseable {
     private long deadlineUnix;
     private final TypedWriter.BuildFunction buildFn = this::buildEnvelope;
 
-    private FrameClient(String path, int sock, Segment seg, Handshake.Welcome wel, Options o) {
+    private FrameClient(String path, int sock, int pidfd, int serverPid, Segment seg, Handshake.Welcome wel, Options o) {
         this.path = path;
         this.seg = seg;
         this.generation = wel.generation();
@@ -166,7 +166,8 @@ public final class FrameClient implements AutoCloseable {
             slots[i] = new Slot();
         }
         this.mask = n - 1;
-        this.watcher = new SocketWatcher(new SocketFd(sock), "framebridge-client-watch gen=" + generation, this::ended);
+        this.watcher = new SocketWatcher(new SocketFd(sock), pidfd, "server process " + serverPid,
+                "framebridge-client-watch gen=" + generation, this::ended);
     }
 
     /** Dials with default options. */
@@ -188,6 +189,7 @@ public final class FrameClient implements AutoCloseable {
         checkRing("response", o.responseRingBytes);
         int sock = Sock.connect(path);
         int fd = -1;
+        int pidfd = -1;
         Segment seg = null;
         try {
             byte[] hello = Handshake.hello(Handshake.PROTOCOL_VERSION, Handshake.LAYOUT_VERSION, o.requestRingBytes,
@@ -238,10 +240,18 @@ public final class FrameClient implements AutoCloseable {
             checkRegions(path, seg.regions(), wel);
             Sock.closeQuietly(fd);
             fd = -1;
-            FrameClient c = new FrameClient(path, sock, seg, wel, o);
+            // §4: the server's pidfd too, so a server whose socket outlives it (a forked child holds it) is noticed.
+            int credPid = Native.peerCred(sock)[0];
+            pidfd = PeerPidfd.open(sock, credPid, wel.serverPid());
+            if (pidfd == PeerPidfd.EXITED) {
+                throw new PeerDeadException("channel " + path + ": the server process " + credPid + " exited during the handshake");
+            }
+            FrameClient c = new FrameClient(path, sock, pidfd, credPid, seg, wel, o);
+            pidfd = -1; // the watcher's now
             c.watcher.start();
             return c;
         } catch (RuntimeException e) {
+            Sock.closeQuietly(pidfd);
             Sock.closeQuietly(fd);
             if (seg != null) {
                 seg.close();

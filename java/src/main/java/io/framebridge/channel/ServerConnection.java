@@ -49,6 +49,7 @@ final class ServerConnection implements Runnable {
     private long generation;
     private int peerPid;
     private int peerUid;
+    private long helloPid;
     private Segment seg;
     private RingReader r;
     private RingWriter w;
@@ -119,7 +120,12 @@ final class ServerConnection implements Runnable {
             return;
         }
         thread.setName("framebridge-conn gen=" + generation);
-        watcher = new SocketWatcher(sock, "framebridge-conn-watch gen=" + generation, why -> {
+        // §4: the client's pidfd too, so a client whose socket outlives it (a forked child holds it) is noticed.
+        int pidfd = PeerPidfd.open(sock.fd(), peerPid, helloPid);
+        if (pidfd == PeerPidfd.EXITED) {
+            close("peer-dead: the client process " + peerPid + " exited");
+        }
+        watcher = new SocketWatcher(sock, pidfd, "client process " + peerPid, "framebridge-conn-watch gen=" + generation, why -> {
             if (reason == null) {
                 reason = why;
             }
@@ -223,6 +229,7 @@ final class ServerConnection implements Runnable {
             return refuse(Handshake.STATUS_PERMISSION_DENIED, "uid " + Integer.toUnsignedString(cred[1]) + " gid "
                     + Integer.toUnsignedString(cred[2]) + " is not allowed on this channel");
         }
+        helloPid = Integer.toUnsignedLong(b.getInt(Handshake.HELLO_CLIENT_PID_OFFSET));
         int proto = Short.toUnsignedInt(b.getShort(Handshake.HELLO_PROTOCOL_VERSION_OFFSET));
         int layout = Short.toUnsignedInt(b.getShort(Handshake.HELLO_LAYOUT_VERSION_OFFSET));
         if (proto != Handshake.PROTOCOL_VERSION) {
