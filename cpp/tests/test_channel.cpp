@@ -1,7 +1,9 @@
 // Channels (docs/channels.md): handshake and its rejections, seals, content-checked calls, many in flight,
 // deadlines on both sides, kFull, exceptions -> 13, dead peers (fork + SIGKILL), hostile clients.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <atomic>
@@ -486,6 +488,126 @@ TEST(ChannelLiveness, AKilledClientsConnectionIsFreed) {
   EXPECT_EQ(f.srv->open_connections(), 0u);
   EXPECT_EQ(closed.load(), 1);
   EXPECT_EQ(std::string(reason).rfind("peer-dead", 0), 0u) << reason;
+}
+
+// A process left running by a test (a grandchild that holds a connection's socket): killed at scope exit.
+struct KillAtExit {
+  pid_t pid = -1;
+  ~KillAtExit() {
+    if (pid > 0) kill(pid, SIGKILL);
+  }
+};
+
+// The peer's pidfd (§4): opened only when SO_PEERCRED's pid is the one the peer named, close-on-exec,
+// not readable while the peer lives.
+TEST(ChannelLiveness, APeerPidfdIsOpenedOnlyForTheNamedPid) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+  const ch::sock::PeerProcess pp = ch::sock::OpenPeerPidfd(sv[0], fb::sys::SelfPid());
+  ASSERT_GE(pp.pidfd, 0) << "SO_PEERPIDFD or pidfd_open (Linux 5.3+) gave no pidfd";
+  EXPECT_FALSE(pp.exited);
+  EXPECT_EQ(pp.pid, fb::sys::SelfPid());
+  EXPECT_NE(fcntl(pp.pidfd, F_GETFD) & FD_CLOEXEC, 0);
+  pollfd p{pp.pidfd, POLLIN, 0};
+  EXPECT_EQ(poll(&p, 1, 0), 0) << "a live process's pidfd is not readable";
+  close(pp.pidfd);
+  // Another pid than SO_PEERCRED's (a pre-fork server's listener and acceptor differ): socket alone.
+  const ch::sock::PeerProcess other = ch::sock::OpenPeerPidfd(sv[0], fb::sys::SelfPid() + 1);
+  EXPECT_EQ(other.pidfd, -1);
+  EXPECT_FALSE(other.exited);
+  close(sv[0]);
+  close(sv[1]);
+}
+
+// A client process that forks a child inheriting its connection's socket and then dies: the socket never
+// reads end of file (the child sleeps with it open), the pidfd tells the server, which frees the connection.
+TEST(ChannelLiveness, AClientWhoseSocketLivesOnInItsChildIsSeenDead) {
+  std::atomic<int> closed{0};
+  char reason[200] = {};
+  ch::ServerOptions o;
+  o.on_close = [&](const ch::ConnectionEnd& e) {
+    std::snprintf(reason, sizeof reason, "%s", e.reason);
+    closed.fetch_add(1);
+  };
+  Fixture f(o);
+  int pfd[2];
+  ASSERT_EQ(pipe(pfd), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(pfd[0]);
+    auto c = ch::Client::Dial(f.path, fb::Deadline::After(5000000000));
+    if (!c.ok()) _exit(3);
+    ch::Response r;
+    if (!(*c)->Call(Echo(1, "hi"), &r).ok()) _exit(4);
+    const pid_t g = fork();  // keeps the connection's socket (and segment) open
+    if (g == 0) {
+      for (;;) pause();
+    }
+    if (write(pfd[1], &g, sizeof g) != static_cast<ssize_t>(sizeof g)) _exit(5);
+    _exit(0);  // no Close: the socket stays open in g
+  }
+  close(pfd[1]);
+  KillAtExit grandchild;
+  ASSERT_EQ(read(pfd[0], &grandchild.pid, sizeof grandchild.pid), static_cast<ssize_t>(sizeof grandchild.pid));
+  close(pfd[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  ASSERT_GT(grandchild.pid, 0);
+  EXPECT_EQ(kill(grandchild.pid, 0), 0) << "the child holding the socket is alive";
+  for (int i = 0; i < 10000 && (f.srv->open_connections() != 0 || closed.load() == 0); ++i) fb::sys::SleepNanos(1000000);
+  EXPECT_EQ(f.srv->open_connections(), 0u);
+  EXPECT_EQ(closed.load(), 1);
+  EXPECT_EQ(std::string(reason), "peer-dead: the client process " + std::to_string(child) + " exited");
+}
+
+// A server process whose connection's socket lives on in a child it forked (from the handler) and then
+// dies: the client's pending call fails with kPeerDead, through the server's pidfd.
+TEST(ChannelLiveness, AServerWhoseSocketLivesOnInItsChildFailsPendingCalls) {
+  const std::string path = TempSocket("p.sock");
+  int pfd[2];
+  ASSERT_EQ(pipe(pfd), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(pfd[0]);
+    const int out = pfd[1];
+    auto s = ch::Server::Listen(path, [out](const ch::Request&, ch::Responder&) {
+      const pid_t g = fork();  // inherits the accepted connection's socket
+      if (g == 0) {
+        for (;;) pause();
+      }
+      if (write(out, &g, sizeof g) != static_cast<ssize_t>(sizeof g)) _exit(5);
+      _exit(0);  // the server process dies without answering
+    });
+    if (!s.ok()) _exit(3);
+    for (;;) pause();
+  }
+  close(pfd[1]);
+  KillAtExit server{child};
+  std::unique_ptr<ch::Client> c;
+  for (int i = 0; i < 5000 && !c; ++i) {
+    auto r = ch::Client::Dial(path, fb::Deadline::After(1000000000));
+    if (r.ok()) c = std::move(r.value());
+    else fb::sys::SleepNanos(1000000);
+  }
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->server_pid(), static_cast<std::uint32_t>(child));
+  ch::CallOptions co;
+  co.deadline = fb::Deadline::After(20000000000);  // generous: only a broken liveness check gets near it
+  ch::Response r;
+  const fb::Status st = c->Call(Echo(1, "fork"), &r, co);
+  KillAtExit grandchild;
+  ASSERT_EQ(read(pfd[0], &grandchild.pid, sizeof grandchild.pid), static_cast<ssize_t>(sizeof grandchild.pid));
+  close(pfd[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  server.pid = -1;
+  EXPECT_EQ(kill(grandchild.pid, 0), 0) << "the child holding the socket is alive";
+  EXPECT_EQ(st.code(), fb::Errc::kPeerDead) << st.message();
+  EXPECT_EQ(std::string(c->dead_reason()), "peer-dead: the server process " + std::to_string(child) + " exited");
+  EXPECT_EQ(c->Call(Echo(2, "x"), &r).code(), fb::Errc::kPeerDead);
 }
 
 TEST(ChannelHostile, AGarbageWritingClientLosesOnlyItsConnection) {

@@ -2,7 +2,9 @@
 //
 // Dial connects, sends Hello, checks the Welcome and the segment it carries (exactly the rings
 // `requests` and `responses` with the granted capacities, sealed F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_SEAL)
-// and starts one monitor thread that polls the socket: its end of file is the server's death.
+// and starts one monitor thread that polls the socket (its end of file is the server's death) and a
+// pidfd of the server process where the kernel gives one (docs/channels.md §4: its socket can outlive it
+// in a child it forked).
 //
 // Calls: a request is claimed, built in place and committed under a spin lock held only while the frame
 // is built (no system call unless another thread holds it). Responses are read by whichever waiting
@@ -255,6 +257,8 @@ class Client {
       sock::CloseFd(sock_);
       sock_ = -1;
     }
+    sock::CloseFd(pidfd_);
+    pidfd_ = -1;
     writer_.Close();
     reader_.Close();
     seg_.Close();
@@ -380,6 +384,12 @@ class Client {
     req_bytes_ = w.request_ring_bytes;
     resp_bytes_ = w.response_ring_bytes;
     max_frame_ = w.max_frame_bytes;
+    // §4: the server's pidfd, when SO_PEERCRED's pid (the listener's) is the one its Welcome named.
+    const sock::PeerProcess pp = sock::OpenPeerPidfd(sock_, w.server_pid);
+    if (pp.exited) {
+      return Status::Error(Errc::kPeerDead, "the server process %u exited during the handshake", static_cast<unsigned>(pp.pid));
+    }
+    pidfd_ = pp.pidfd;
     monitor_ = std::thread([this] { Monitor(); });
     return Status::Ok();
   }
@@ -402,17 +412,25 @@ class Client {
     return Status::Ok();
   }
 
-  // Poll the socket until end of file / hang-up (the server died or closed) or Close.
+  // Poll the socket until end of file / hang-up (the server died or closed) and the server's pidfd until
+  // it exits (its socket may live on in a child it forked), or Close.
   void Monitor() {
     for (;;) {
-      pollfd p[2];
+      pollfd p[3];
       p[0].fd = sock_, p[0].events = POLLIN | POLLRDHUP, p[0].revents = 0;
       p[1].fd = wake_.read_fd(), p[1].events = POLLIN, p[1].revents = 0;
-      int r = poll(p, 2, -1);
+      p[2].fd = pidfd_, p[2].events = POLLIN, p[2].revents = 0;  // -1 (none): poll ignores it
+      int r = poll(p, 3, -1);
       if (r < 0 && errno == EINTR) continue;
       if (dead_.load(std::memory_order_acquire)) return;
       if (r < 0) {
         MarkDead("poll failed");
+        return;
+      }
+      if (p[2].revents != 0) {
+        char why[96];
+        std::snprintf(why, sizeof why, "peer-dead: the server process %u exited", static_cast<unsigned>(server_pid_));
+        MarkDead(why);
         return;
       }
       if (p[0].revents != 0) {
@@ -685,6 +703,7 @@ class Client {
 
   // Connection.
   int sock_ = -1;
+  int pidfd_ = -1;  // the server process's (§4); -1: its socket alone is watched
   sock::Wakeup wake_;
   std::thread monitor_;
   Segment seg_;

@@ -1,7 +1,8 @@
 // channel::Server: serves a handler to channel clients (docs/channels.md §1-§8).
 //
 // Threads: one monitor thread accepts connections and polls every connection's socket for end of file
-// (the client's death or close); one thread per connection does the handshake (SO_PEERCRED, Hello,
+// (the client's death or close) and the client process's pidfd where the kernel gives one (docs/channels.md
+// §4: the socket can outlive the client in a child it forked); one thread per connection does the handshake (SO_PEERCRED, Hello,
 // sealed memfd segment, Welcome with SCM_RIGHTS) and then reads requests in order. Each request is
 // copied into a private buffer and verified (docs/schemas.md, C++ policy). Handlers run inline on the
 // connection's thread (default, lowest latency) or on ServerOptions::workers pool threads. An inline
@@ -102,6 +103,7 @@ namespace detail {
 // One connection: socket, segment, rings, and the response writer shared by handlers.
 struct Conn {
   int sock = -1;
+  std::atomic<int> pidfd{-1};  // the client process's (§4), -1: its socket alone is watched
   ucred cred{};
   std::uint64_t generation = 0;
   Segment seg;
@@ -141,6 +143,7 @@ struct Conn {
     seg.Close();
     sock::CloseFd(sock);
     sock = -1;
+    sock::CloseFd(pidfd.exchange(-1));
   }
 };
 
@@ -311,14 +314,18 @@ class Server {
     (void)sock::SendPacket(fd, b, sizeof b, pass_fd);
   }
 
-  // Accept connections and watch every registered connection's socket.
+  // Accept connections and watch every registered connection's socket and client pidfd (§4).
   void Monitor() {
     std::vector<pollfd> pf;
-    std::vector<detail::Conn*> pc;
+    struct Watched {
+      detail::Conn* c;
+      bool pidfd;  // the entry is the client's pidfd, not the socket
+    };
+    std::vector<Watched> pc;
     // Sized once (up to the connection limit): the poll set does not grow, allocating, while calls run.
     const std::size_t expect = opts_.max_connections < 4096 ? opts_.max_connections : 4096;
-    pf.reserve(expect + 2);
-    pc.reserve(expect);
+    pf.reserve(2 * expect + 2);
+    pc.reserve(2 * expect);
     while (running_.load()) {
       pf.clear(), pc.clear();
       pf.push_back(pollfd{wake_.read_fd(), POLLIN, 0});
@@ -334,7 +341,12 @@ class Server {
           }
           if (c->registered.load() && !c->dead.load()) {
             pf.push_back(pollfd{c->sock, POLLIN | POLLRDHUP, 0});
-            pc.push_back(c);
+            pc.push_back(Watched{c, false});
+            const int pidfd = c->pidfd.load();
+            if (pidfd >= 0) {
+              pf.push_back(pollfd{pidfd, POLLIN, 0});
+              pc.push_back(Watched{c, true});
+            }
           }
           ++i;
         }
@@ -347,7 +359,15 @@ class Server {
       if (pf[1].revents != 0) Accept();
       for (std::size_t i = 2; i < pf.size(); ++i) {
         if (pf[i].revents == 0) continue;
-        detail::Conn* c = pc[i - 2];
+        detail::Conn* c = pc[i - 2].c;
+        if (pc[i - 2].pidfd) {
+          // The client process exited while its socket lives on (a child it forked holds it). A connection
+          // already released may have left a number now reused: MarkDead of a dead connection is a no-op.
+          char why[96];
+          std::snprintf(why, sizeof why, "peer-dead: the client process %u exited", static_cast<unsigned>(c->cred.pid));
+          c->MarkDead(why);
+          continue;
+        }
         char b[16];
         ssize_t n = recv(c->sock, b, sizeof b, MSG_DONTWAIT);
         if (n > 0) {
@@ -475,6 +495,15 @@ class Server {
     w.max_frame_bytes = static_cast<std::uint32_t>(mp0 < mp1 ? mp0 : mp1);
     w.generation = c->generation = generation_.fetch_add(1) + 1;
     SendWelcome(c->sock, WS::kOk, "", c->seg.fd(), &w);
+    // §4: the client's pidfd, when SO_PEERCRED's pid is the one its Hello named. Published before the
+    // connection registers with the monitor.
+    const sock::PeerProcess pp = sock::OpenPeerPidfd(c->sock, h.client_pid);
+    c->pidfd.store(pp.pidfd);
+    if (pp.exited) {
+      char m[96];
+      std::snprintf(m, sizeof m, "peer-dead: the client process %u exited", static_cast<unsigned>(pp.pid));
+      c->MarkDead(m);  // the read loop ends at once
+    }
     return true;
   }
 

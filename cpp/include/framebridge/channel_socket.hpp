@@ -1,7 +1,7 @@
 // The Unix-socket system calls of channels (docs/channels.md §1, §2, §4), in one place: listen with
-// stale-socket replacement and a file mode, connect, SO_PEERCRED, one-packet send/receive with an
-// SCM_RIGHTS descriptor, and polls for data or hang-up. Every function returns a Status naming the
-// call and the path; descriptors are CLOEXEC.
+// stale-socket replacement and a file mode, connect, SO_PEERCRED, the peer's pidfd (SO_PEERPIDFD or
+// pidfd_open), one-packet send/receive with an SCM_RIGHTS descriptor, and polls for data or hang-up.
+// Every function returns a Status naming the call and the path; descriptors are CLOEXEC.
 #ifndef FRAMEBRIDGE_CHANNEL_SOCKET_HPP
 #define FRAMEBRIDGE_CHANNEL_SOCKET_HPP
 
@@ -23,6 +23,9 @@
 
 #ifndef POLLRDHUP
 #define POLLRDHUP 0x2000
+#endif
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77  // Linux 6.5+ (asm-generic/socket.h); older libc headers lack it
 #endif
 
 namespace framebridge {
@@ -246,6 +249,54 @@ inline PollResult PollIn(int fd, Deadline dl) {
     if ((p.revents & POLLIN) != 0) return PollResult::kReadable;
     return PollResult::kHangup;
   }
+}
+
+// The peer process behind a connected socket, for liveness (docs/channels.md §4).
+struct PeerProcess {
+  int pidfd = -1;       // polls readable once the peer exited; -1: watch the socket alone
+  bool exited = false;  // the peer is already gone (its pid names no process)
+  std::uint32_t pid = 0;
+};
+
+// Open a pidfd of the socket's peer (docs/channels.md §4), after a successful handshake in which the peer
+// said its pid was handshake_pid: only when SO_PEERCRED's pid equals it (else, e.g. a pre-fork server,
+// the socket alone is watched). SO_PEERPIDFD first (free of pid reuse), else pidfd_open(pid) and a
+// second look at the socket: had the peer died and its pid been reused, the socket would already read
+// end of file, and the pidfd is not used. No pidfd at all (ENOPROTOOPT, ENOSYS, EPERM in a sandbox) is
+// not an error. The descriptor is close-on-exec; the caller closes it with the connection.
+inline PeerProcess OpenPeerPidfd(int sock, std::uint32_t handshake_pid) {
+  PeerProcess pp;
+  ucred c{};
+  socklen_t len = sizeof c;
+  if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &c, &len) != 0 || len != sizeof c || c.pid <= 0 ||
+      static_cast<std::uint32_t>(c.pid) != handshake_pid) {
+    return pp;
+  }
+  pp.pid = handshake_pid;
+  int fd = -1;
+  len = sizeof fd;
+  if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0 && len == sizeof fd && fd >= 0) {
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);  // pidfds are born close-on-exec; make sure
+    pp.pidfd = fd;
+    return pp;
+  }
+  fd = sys::PidfdOpen(handshake_pid);
+  if (fd < 0) {
+    pp.exited = errno == ESRCH;  // no such process: the peer has exited (and its pid is not reused yet)
+    return pp;
+  }
+  (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+  pollfd p{sock, static_cast<short>(POLLIN | POLLRDHUP), 0};
+  int r;
+  do {
+    r = poll(&p, 1, 0);
+  } while (r < 0 && errno == EINTR);
+  if (r != 0 && (r < 0 || (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) != 0)) {
+    close(fd);  // end of file already: the pid may be another process's now; the socket tells
+    return pp;
+  }
+  pp.pidfd = fd;
+  return pp;
 }
 
 // A self-pipe to wake a thread blocked in poll.

@@ -1,4 +1,4 @@
-// The system calls framebridge uses (futex, memfd, /proc liveness, clocks), in one place.
+// The system calls framebridge uses (futex, memfd, pidfd, /proc liveness, clocks), in one place.
 #ifndef FRAMEBRIDGE_SYS_HPP
 #define FRAMEBRIDGE_SYS_HPP
 
@@ -118,6 +118,18 @@ inline ProcStat ReadProcStat(std::uint32_t pid) noexcept {
 inline bool ProcessAlive(std::uint32_t pid, std::uint64_t start) noexcept {
   ProcStat ps = ReadProcStat(pid);
   return ps.exists && ps.state != 'Z' && ps.state != 'X' && ps.start == start;
+}
+
+// pidfd_open(2) (Linux 5.3+): a close-on-exec descriptor of process pid that polls readable (POLLIN) once
+// the process has exited. -1 with errno on failure (ENOSYS where the kernel or libc lacks it).
+inline int PidfdOpen(std::uint32_t pid) noexcept {
+#ifdef SYS_pidfd_open
+  return static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0u));
+#else
+  (void)pid;
+  errno = ENOSYS;
+  return -1;
+#endif
 }
 
 inline std::uint32_t SelfPid() noexcept { return static_cast<std::uint32_t>(getpid()); }
