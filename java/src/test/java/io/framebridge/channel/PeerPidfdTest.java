@@ -27,6 +27,7 @@ class PeerPidfdTest {
         assumeTrue(fd >= 0, "no pidfd_open here (errno " + -fd + ")");
         int[] pair = Native.socketpair();
         try {
+            assertTrue(closeOnExec(fd), "a pidfd is close-on-exec");
             assertEquals(0, Native.pollSocketPidfdRaw(pair[0], fd, 0), "alive: nothing to report");
             assertTrue(p.waitFor(10, TimeUnit.SECONDS));
             int r = Native.pollSocketPidfdRaw(pair[0], fd, 5000);
@@ -38,14 +39,27 @@ class PeerPidfdTest {
         }
     }
 
+    /** O_CLOEXEC in the fd's flags (/proc/self/fdinfo, octal). */
+    static boolean closeOnExec(int fd) throws java.io.IOException {
+        for (String line : java.nio.file.Files.readAllLines(Path.of("/proc/self/fdinfo/" + fd))) {
+            if (line.startsWith("flags:")) {
+                return (Long.parseLong(line.substring(6).trim(), 8) & 02000000) != 0;
+            }
+        }
+        return false;
+    }
+
     @Test
-    void aPidIsTrustedOnlyWhenTheHandshakeNamesIt() {
+    void aPidIsTrustedOnlyWhenTheHandshakeNamesIt() throws Exception {
         int[] pair = Native.socketpair();
         try {
             int self = (int) ProcessHandle.current().pid();
             assertEquals(PeerPidfd.NONE, PeerPidfd.open(pair[0], self, self + 1), "a pre-fork server's pid differs");
             int fd = PeerPidfd.open(pair[0], self, self);
             assertTrue(fd >= 0 || fd == PeerPidfd.NONE, "fd " + fd);
+            if (fd >= 0) {
+                assertTrue(closeOnExec(fd), "a pidfd is close-on-exec");
+            }
             Sock.closeQuietly(fd);
         } finally {
             Sock.closeQuietly(pair[0]);
