@@ -249,8 +249,9 @@ func offPlacement(p, ref int64) bool {
 
 // placeGroups measures again, once, each group measured in another
 // placement than the run's (the median probe of every group's
-// measurements), if the CPUs are back in the run's placement; a group left
-// in another placement gets a note.
+// measurements), if the CPUs are back in the run's placement (a group left
+// in another placement gets a note), then makes a last attempt at the rows
+// left off their group's placement.
 func (r *run) placeGroups(groups []group) {
 	var all []int64
 	for _, g := range groups {
@@ -287,6 +288,14 @@ func (r *run) placeGroups(groups []group) {
 		}
 		if offPlacement(groups[i].ref, ref) {
 			left = append(left, fmt.Sprintf("%s for %s", fmtNs(groups[i].ref), pair))
+		}
+	}
+	// Rows left off their group's placement (a spell that outlasted the
+	// group's own attempts) get a last one, if the CPUs are back.
+	for i := range groups {
+		if g := &groups[i]; len(g.notes) > 0 {
+			g.notes = r.remeasure(g.all, g.reps, g.ref)
+			g.collect()
 		}
 	}
 	if len(left) > 0 {

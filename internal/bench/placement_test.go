@@ -117,6 +117,16 @@ func TestNothingIsMeasuredAgainWhileTheCPUsStayElsewhere(t *testing.T) {
 	}
 }
 
+func TestARowLeftOffItsGroupGetsALastAttemptAtTheEnd(t *testing.T) {
+	// a far and still far at its group's attempt; near again at the end.
+	r, s := testRun(t, 500, 500, 120, 120, 120, 120, 500, 120, 120, 120)
+	groups := []group{r.runGroup(countingJobs("a", "b", "c"), false)}
+	r.placeGroups(groups)
+	if len(s.next) != 0 || groups[0].rows[0].P50 != 4 || len(groups[0].notes) != 0 || r.res.Remeasured != 1 {
+		t.Errorf("%d probes left, a kept %d, notes %q, %d remeasured", len(s.next), groups[0].rows[0].P50, groups[0].notes, r.res.Remeasured)
+	}
+}
+
 func TestWithoutProbesNothingIsMeasuredAgain(t *testing.T) {
 	r, _ := testRun(t)
 	r.res.CPUs = [2]int{-1, -1} // unpinned: no placement to probe

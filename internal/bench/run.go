@@ -210,6 +210,10 @@ type group struct {
 	probes []int64  // the probes of the measurements kept
 	ok     bool     // false: a job failed or was skipped
 	notes  []string // rows left in another placement than ref (remeasure)
+	// all and reps are every job of the group and its measurements (none
+	// when it failed), kept for a last attempt at rows left off ref.
+	all  []job
+	reps [][]measured
 }
 
 // runGroup measures one group's rows round-robin Reps times, so that rows
@@ -252,23 +256,30 @@ func (r *run) runGroup(jobs []job, again bool) group {
 			}
 		}
 	}
-	g.ref = medianProbe(reps)
+	g.all, g.reps, g.ref = jobs, reps, medianProbe(reps)
 	g.notes = r.remeasure(jobs, reps, g.ref)
-	for i := range jobs {
-		if len(reps[i]) == 0 {
+	g.collect()
+	return g
+}
+
+// collect sets the rows (each the median of its measurements) and probes
+// from the measurements.
+func (g *group) collect() {
+	g.jobs, g.rows, g.probes = nil, nil, nil
+	for i, ms := range g.reps {
+		if len(ms) == 0 {
 			continue
 		}
-		rs := make([]Row, len(reps[i]))
-		for k, m := range reps[i] {
+		rs := make([]Row, len(ms))
+		for k, m := range ms {
 			rs[k] = m.row
 			if m.before > 0 && m.after > 0 {
 				g.probes = append(g.probes, m.before, m.after)
 			}
 		}
-		g.jobs = append(g.jobs, jobs[i])
+		g.jobs = append(g.jobs, g.all[i])
 		g.rows = append(g.rows, medianRow(rs))
 	}
-	return g
 }
 
 func preciseNote(precise bool) string {
