@@ -36,11 +36,18 @@ type Opener struct {
 	dataAt  int    // position of Raw.data's uoffset; 0: no data field
 	dataOff uint32
 	vec     int // position of Raw.data's length
+
+	scratch []byte // a private copy to learn from
 }
 
 // openerMaxHead bounds what an Opener remembers (a minimal envelope's head
 // is about 40 bytes).
 const openerMaxHead = 256
+
+// openerMaxLearn bounds the frames an Opener learns from (it copies them):
+// larger ones are verified in full each time, which costs little beside
+// their size.
+const openerMaxLearn = 64 << 10
 
 // Open verifies data and points env at its root, as the package's Open
 // does, with the same result for every input.
@@ -53,7 +60,16 @@ func (o *Opener) Open(data []byte, env *fb.Envelope) error {
 	if err := Verify(data); err != nil {
 		return err
 	}
-	o.learn(data)
+	// Learn from a private copy, verified again: the frame in the ring may
+	// change under us (a hostile writer), and what is remembered must be
+	// exactly what a verification accepted. Only a new shape pays for this.
+	o.valid = false
+	if len(data) <= openerMaxLearn {
+		o.scratch = append(o.scratch[:0], data...)
+		if Verify(o.scratch) == nil {
+			o.learn(o.scratch)
+		}
+	}
 	env.Init(data, flatbuffers.GetUOffsetT(data))
 	return nil
 }
@@ -82,10 +98,10 @@ func (o *Opener) same(data []byte) bool {
 	return uint64(o.vec)+4+l <= uint64(n)
 }
 
-// learn remembers the structure of data, which Verify accepted, if it is a
-// shape an Opener handles; otherwise it forgets.
+// learn remembers the structure of data — a private copy Verify accepted,
+// so every offset read here is inside it — if it is a shape an Opener
+// handles; otherwise it leaves the Opener without a shape.
 func (o *Opener) learn(data []byte) {
-	o.valid = false
 	le := binary.LittleEndian
 	root := int(le.Uint32(data))
 	if root+4 > openerMaxHead {
