@@ -519,6 +519,33 @@ TEST(ChannelLiveness, APeerPidfdIsOpenedOnlyForTheNamedPid) {
   close(sv[1]);
 }
 
+// The pidfd_open fallback (kernels without SO_PEERPIDFD): a pidfd while the socket is open; none once it
+// reads end of file (the pid could be another process's); exited for a pid that names no process.
+TEST(ChannelLiveness, ThePidfdOpenFallbackChecksTheSocketAgain) {
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+  ch::sock::PeerProcess pp = ch::sock::OpenPidfdChecked(sv[0], fb::sys::SelfPid());
+  ASSERT_GE(pp.pidfd, 0) << "pidfd_open (Linux 5.3+) gave no pidfd";
+  EXPECT_NE(fcntl(pp.pidfd, F_GETFD) & FD_CLOEXEC, 0);
+  close(pp.pidfd);
+  close(sv[1]);  // the peer's end closes: end of file
+  pp = ch::sock::OpenPidfdChecked(sv[0], fb::sys::SelfPid());
+  EXPECT_EQ(pp.pidfd, -1);
+  EXPECT_FALSE(pp.exited);
+  close(sv[0]);
+  // A reaped child's pid names no process (until reused; a fresh child's pid is not reused at once).
+  const pid_t gone = fork();
+  ASSERT_GE(gone, 0);
+  if (gone == 0) _exit(0);
+  ASSERT_EQ(waitpid(gone, nullptr, 0), gone);
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+  pp = ch::sock::OpenPidfdChecked(sv[0], static_cast<std::uint32_t>(gone));
+  EXPECT_EQ(pp.pidfd, -1);
+  EXPECT_TRUE(pp.exited);
+  close(sv[0]);
+  close(sv[1]);
+}
+
 // A client process that forks a child inheriting its connection's socket and then dies: the socket never
 // reads end of file (the child sleeps with it open), the pidfd tells the server, which frees the connection.
 TEST(ChannelLiveness, AClientWhoseSocketLivesOnInItsChildIsSeenDead) {

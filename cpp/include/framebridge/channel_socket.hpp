@@ -258,6 +258,31 @@ struct PeerProcess {
   std::uint32_t pid = 0;
 };
 
+// OpenPeerPidfd's fallback where SO_PEERPIDFD is missing: pidfd_open(pid), then the socket is looked at
+// once more: at end of file the peer may have died and its pid been reused, so the pidfd is not used
+// (the socket's end of file tells). ESRCH: the pid names no process, the peer exited.
+inline PeerProcess OpenPidfdChecked(int sock, std::uint32_t pid) {
+  PeerProcess pp;
+  pp.pid = pid;
+  const int fd = sys::PidfdOpen(pid);
+  if (fd < 0) {
+    pp.exited = errno == ESRCH;
+    return pp;
+  }
+  (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+  pollfd p{sock, static_cast<short>(POLLIN | POLLRDHUP), 0};
+  int r;
+  do {
+    r = poll(&p, 1, 0);
+  } while (r < 0 && errno == EINTR);
+  if (r != 0 && (r < 0 || (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) != 0)) {
+    close(fd);
+    return pp;
+  }
+  pp.pidfd = fd;
+  return pp;
+}
+
 // Open a pidfd of the socket's peer (docs/channels.md §4), after a successful handshake in which the peer
 // said its pid was handshake_pid: only when SO_PEERCRED's pid equals it (else, e.g. a pre-fork server,
 // the socket alone is watched). SO_PEERPIDFD first (free of pid reuse), else pidfd_open(pid) and a
@@ -280,23 +305,7 @@ inline PeerProcess OpenPeerPidfd(int sock, std::uint32_t handshake_pid) {
     pp.pidfd = fd;
     return pp;
   }
-  fd = sys::PidfdOpen(handshake_pid);
-  if (fd < 0) {
-    pp.exited = errno == ESRCH;  // no such process: the peer has exited (and its pid is not reused yet)
-    return pp;
-  }
-  (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
-  pollfd p{sock, static_cast<short>(POLLIN | POLLRDHUP), 0};
-  int r;
-  do {
-    r = poll(&p, 1, 0);
-  } while (r < 0 && errno == EINTR);
-  if (r != 0 && (r < 0 || (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) != 0)) {
-    close(fd);  // end of file already: the pid may be another process's now; the socket tells
-    return pp;
-  }
-  pp.pidfd = fd;
-  return pp;
+  return OpenPidfdChecked(sock, handshake_pid);
 }
 
 // A self-pipe to wake a thread blocked in poll.
