@@ -644,6 +644,7 @@ class Reader {
   // Release; several frames may be read before one Release.
   Status Next(Deadline dl, Frame* out) {
     if (r_ == nullptr) return Status::Error(Errc::kClosed, "next: reader is closed");
+    bool waited = false;  // this call has waited once: ZeroPassed may look at the tail
     for (;;) {
       if (read_pos_ - released_pos_ >= cap_) {
         if (!delivered_) {  // only padding since the last Release: free it ourselves (§5.3)
@@ -659,15 +660,19 @@ class Reader {
       unsigned char* rec = data_ + idx;
       const std::int32_t raw = atomics::LoadAcquire<std::int32_t>(rec, layout::kRecordSizeOffset);
       if (raw == 0) {
-        // Nothing written here yet, unless (SPSC, before waiting) the writer's tail is past it: ZeroPassed.
-        if (!dl.is_try() && !mpsc_ && ZeroPassed(idx)) {
+        // Nothing written here yet, unless (SPSC, after a first wait) the writer's tail is past it:
+        // ZeroPassed. Not before the first wait of this call: the tail is a line the writer stores on
+        // every commit, and loading it on every frame made each of the writer's commits a cache miss.
+        if (!dl.is_try() && !mpsc_ && waited && ZeroPassed(idx)) {
           return Bad("RecordSize", 0, "non-zero: the writer's tail is past it (a peer overwrote the size word)");
         }
         ReleaseIfOnlyPadding();
         if (dl.is_try()) return Status::Error(Errc::kEmpty, "next: ring empty");
-        // While a first sighting is pending, sleep at most a liveness poll so the second one is looked for
-        // even if nothing wakes us (a full ring's writer only waits for space).
-        const std::int64_t poll_ns = zero_at_ == read_pos_ + 1 ? layout::kLivenessPollNanos : 0;
+        // The first wait, and any while a first sighting is pending, sleeps at most a liveness poll, so
+        // the tail is looked at even if nothing wakes us (a full ring's writer only waits for space).
+        const std::int64_t poll_ns =
+            (!mpsc_ && !waited) || zero_at_ == read_pos_ + 1 ? layout::kLivenessPollNanos : 0;
+        waited = true;
         WaitOutcome o = WaitData(
             [&] { return atomics::LoadSeqCst<std::int32_t>(rec, layout::kRecordSizeOffset) != 0; }, dl, poll_ns);
         if (TakeInterrupt()) return Status::Error(Errc::kCanceled, "next: interrupted");
