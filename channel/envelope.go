@@ -3,6 +3,7 @@ package channel
 import (
 	flatbuffers "github.com/google/flatbuffers/go"
 
+	"github.com/framebridge/framebridge/frames"
 	"github.com/framebridge/framebridge/frames/fb"
 )
 
@@ -45,18 +46,7 @@ func BuildRaw(b *flatbuffers.Builder, data []byte) flatbuffers.UOffsetT {
 
 // RawData returns the bytes of env's Raw payload, or nil if its payload is
 // not Raw. They alias the frame.
-func RawData(env *fb.Envelope) []byte {
-	if env.PayloadType() != fb.PayloadRaw {
-		return nil
-	}
-	var t flatbuffers.Table
-	if !env.Payload(&t) {
-		return nil
-	}
-	var r fb.Raw
-	r.Init(t.Bytes, t.Pos)
-	return r.DataBytes()
-}
+func RawData(env *fb.Envelope) []byte { return frames.RawData(env) }
 
 // buildTrace builds a TraceContext from raw traceparent/tracestate bytes.
 func buildTrace(b *flatbuffers.Builder, parent, state []byte) flatbuffers.UOffsetT {

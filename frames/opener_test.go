@@ -55,7 +55,7 @@ func TestOpenerReadsWhatOpenReads(t *testing.T) {
 			if round > 0 {
 				var env fb.Envelope
 				frames.Open(g, &env)
-				if p := channelRaw(&env); len(p) > 0 {
+				if p := frames.RawData(&env); len(p) > 0 {
 					p[0] = byte(round) // new payload bytes, same structure
 				}
 			}
@@ -67,7 +67,7 @@ func TestOpenerReadsWhatOpenReads(t *testing.T) {
 				t.Fatal(err)
 			}
 			if a.CorrelationId() != b.CorrelationId() || a.Kind() != b.Kind() || a.Status() != b.Status() ||
-				!bytes.Equal(channelRaw(&a), channelRaw(&b)) || !bytes.Equal(a.StatusMessage(), b.StatusMessage()) {
+				!bytes.Equal(frames.RawData(&a), frames.RawData(&b)) || !bytes.Equal(a.StatusMessage(), b.StatusMessage()) {
 				t.Fatalf("frame %d round %d: the Opener's envelope reads differently from Open's", k, round)
 			}
 		}
@@ -83,7 +83,7 @@ func TestOpenerRefusesWhatOpenRefuses(t *testing.T) {
 	if err := o.Open(f, &env); err != nil {
 		t.Fatal(err)
 	}
-	raw := channelRaw(&env)
+	raw := frames.RawData(&env)
 	lenAt := cap(f) - cap(raw) - 4 // raw aliases f: its length word is just before it
 	if binary.LittleEndian.Uint32(f[lenAt:]) != uint32(len(raw)) {
 		t.Fatalf("test setup: no Raw length at %d", lenAt)
@@ -100,19 +100,6 @@ func TestOpenerRefusesWhatOpenRefuses(t *testing.T) {
 	if err := o.Open(f, &env); err != nil {
 		t.Fatalf("the original again: %v", err)
 	}
-}
-
-func channelRaw(env *fb.Envelope) []byte {
-	if env.PayloadType() != fb.PayloadRaw {
-		return nil
-	}
-	var tab flatbuffers.Table
-	if !env.Payload(&tab) {
-		return nil
-	}
-	var r fb.Raw
-	r.Init(tab.Bytes, tab.Pos)
-	return r.DataBytes()
 }
 
 // FuzzOpener: an Opener that has just accepted a valid frame gives, for any

@@ -124,3 +124,18 @@ func touchLines(b []byte) byte {
 	}
 	return x
 }
+
+// RawData returns the bytes of env's Raw payload, or nil if its payload is
+// not Raw. They alias the frame.
+func RawData(env *fb.Envelope) []byte {
+	if env.PayloadType() != fb.PayloadRaw {
+		return nil
+	}
+	var t flatbuffers.Table
+	if !env.Payload(&t) {
+		return nil
+	}
+	var r fb.Raw
+	r.Init(t.Bytes, t.Pos)
+	return r.DataBytes()
+}
