@@ -363,6 +363,12 @@ public final class RingReader implements AutoCloseable {
                 }
                 int token = b.getInt(at + Layout.RECORD_WRITER_OFFSET);
                 if (writerDead(pos, token)) {
+                    // The verdict came after the size load: the writer may have committed, then left its slot
+                    // (or exited), in between. A dead writer stores nothing more, so look again.
+                    if (Mem.getIntVolatile(b, at + Layout.RECORD_SIZE_OFFSET) != raw) {
+                        pendingPos = -1;
+                        continue;
+                    }
                     // §5.4: type 0 then the positive size: a padding record; no committed record is touched.
                     b.putInt(at + Layout.RECORD_TYPE_OFFSET, Layout.PADDING_TYPE);
                     Mem.setIntRelease(b, at + Layout.RECORD_SIZE_OFFSET, (int) size);
