@@ -185,6 +185,12 @@ func (r *Reader) poll(checkLiveness bool) (pollState, error) {
 				r.releasePadding()
 				return pollBlocked, nil
 			}
+			// The verdict came after the size load: the writer may have
+			// committed, then left its slot (or exited), in between. A dead
+			// writer stores nothing more, so look again.
+			if atomic.LoadInt32(i32At(r.data, idx+RecordSizeOffset)) != raw {
+				continue
+			}
 			// The writer can never commit: turn its claim into padding (§5.4).
 			put32(r.data, idx+RecordTypeOffset, PaddingType)
 			atomic.StoreInt32(i32At(r.data, idx+RecordSizeOffset), int32(size))

@@ -701,6 +701,9 @@ class Reader {
         }
         const bool ask_proc = dl.is_try() ? (++blocked_polls_ % 1024 == 0) : blocked_polls_ != 0;
         if (detail::WriterTokenStale(r_, token) || (ask_proc && detail::WriterTokenDead(r_, token))) {
+          // The verdict came after the size load: the writer may have committed, then left its slot (or
+          // exited), in between. A dead writer stores nothing more, so look again.
+          if (atomics::LoadAcquire<std::int32_t>(rec, layout::kRecordSizeOffset) != raw) continue;
           // §5.4: turn the abandoned claim into padding.
           atomics::StoreRelaxed<std::uint32_t>(rec, layout::kRecordTypeOffset, layout::kPaddingType);
           atomics::StoreRelease<std::int32_t>(rec, layout::kRecordSizeOffset, static_cast<std::int32_t>(size));
