@@ -97,8 +97,9 @@ class PeerPidfdTest {
             BufferedReader out = new BufferedReader(new InputStreamReader(proc.getInputStream(), StandardCharsets.UTF_8));
             assertEquals("handed over", out.readLine());
             assertTrue(proc.waitFor(10, TimeUnit.SECONDS));
-            // Its socket is still open here: only the pidfd tells the server the client is gone.
-            assertEquals(0, Native.pollSocketRaw(held, 0) & (Native.POLL_HUP | Native.POLL_RDHUP), "socket open");
+            // We hold a copy of its socket, so the server's end never reads end of file: only the pidfd can
+            // tell the server the client is gone (the reason below says so). Nothing is asserted about our
+            // copy: once the server frees the connection it hangs up, which may already have happened here.
             for (int i = 0; i < 1000 && (s.connections() != 0 || reason.get() == null); i++) {
                 Thread.sleep(10);
             }
