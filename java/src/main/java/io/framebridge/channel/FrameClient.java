@@ -297,6 +297,15 @@ public final class FrameClient implements AutoCloseable {
         return call(request, response, timeout, unit, false);
     }
 
+    /** A call's or send's timeout in nanoseconds, refused unless positive. */
+    private static long positiveNanos(String what, long timeout, TimeUnit unit) {
+        long t = unit.toNanos(timeout);
+        if (t <= 0) {
+            throw new IllegalArgumentException(what + " timeout " + timeout + " " + unit + ": want > 0");
+        }
+        return t;
+    }
+
     /**
      * Sends a {@code Request} built by {@code request} with a deadline {@code timeout} from now and returns
      * what {@code response} reads from its answer.
@@ -308,10 +317,7 @@ public final class FrameClient implements AutoCloseable {
      * @throws PeerDeadException when the connection ends (server died or closed, or a protocol error)
      */
     public <T> T call(Body request, ResponseHandler<T> response, long timeout, TimeUnit unit, boolean failFast) {
-        long t = unit.toNanos(timeout);
-        if (t <= 0) {
-            throw new IllegalArgumentException("call timeout " + timeout + " " + unit + ": want > 0");
-        }
+        long t = positiveNanos("call", timeout, unit);
         checkAlive();
         long deadline = System.nanoTime() + t;
         Slot s = reserve(deadline);
@@ -336,10 +342,7 @@ public final class FrameClient implements AutoCloseable {
         if (off < 0 || n < 0 || off > data.length - n) {
             throw new IndexOutOfBoundsException("raw request " + off + "+" + n + " of " + data.length + " bytes");
         }
-        long t = unit.toNanos(timeout);
-        if (t <= 0) {
-            throw new IllegalArgumentException("call timeout " + timeout + " " + unit + ": want > 0");
-        }
+        long t = positiveNanos("call", timeout, unit);
         checkAlive();
         long deadline = System.nanoTime() + t;
         Slot s = reserve(deadline);
@@ -365,10 +368,7 @@ public final class FrameClient implements AutoCloseable {
 
     /** Writes a {@code OneWay} request (no response) and returns once it is committed. */
     public void send(Body request, long timeout, TimeUnit unit, boolean failFast) {
-        long t = unit.toNanos(timeout);
-        if (t <= 0) {
-            throw new IllegalArgumentException("send timeout " + timeout + " " + unit + ": want > 0");
-        }
+        long t = positiveNanos("send", timeout, unit);
         checkAlive();
         long deadline = System.nanoTime() + t;
         write(request, Kind.OneWay, 0, Clock.realtimeAt(deadline), deadline, t, failFast);
