@@ -464,15 +464,24 @@ TEST(ChannelLiveness, AServerKilledMidCallFailsEveryPendingCallWithPeerDead) {
   EXPECT_NE(std::strstr(c->dead_reason(), "peer-dead"), nullptr);
 }
 
-TEST(ChannelLiveness, AKilledClientsConnectionIsFreed) {
+// CloseLog counts the connections a server closes and keeps the last one's reason (written before the
+// count, so a reader that saw the count sees the reason).
+struct CloseLog {
   std::atomic<int> closed{0};
   char reason[200] = {};
-  ch::ServerOptions o;
-  o.on_close = [&](const ch::ConnectionEnd& e) {
-    std::snprintf(reason, sizeof reason, "%s", e.reason);
-    closed.fetch_add(1);
-  };
-  Fixture f(o);
+  ch::ServerOptions Options() {
+    ch::ServerOptions o;
+    o.on_close = [this](const ch::ConnectionEnd& e) {
+      std::snprintf(reason, sizeof reason, "%s", e.reason);
+      closed.fetch_add(1);
+    };
+    return o;
+  }
+};
+
+TEST(ChannelLiveness, AKilledClientsConnectionIsFreed) {
+  CloseLog closes;
+  Fixture f(closes.Options());
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
@@ -486,8 +495,8 @@ TEST(ChannelLiveness, AKilledClientsConnectionIsFreed) {
   waitpid(child, nullptr, 0);
   for (int i = 0; i < 5000 && f.srv->open_connections() != 0; ++i) fb::sys::SleepNanos(1000000);
   EXPECT_EQ(f.srv->open_connections(), 0u);
-  EXPECT_EQ(closed.load(), 1);
-  EXPECT_EQ(std::string(reason).rfind("peer-dead", 0), 0u) << reason;
+  EXPECT_EQ(closes.closed.load(), 1);
+  EXPECT_EQ(std::string(closes.reason).rfind("peer-dead", 0), 0u) << closes.reason;
 }
 
 // A process left running by a test (a grandchild that holds a connection's socket): killed at scope exit.
@@ -549,14 +558,8 @@ TEST(ChannelLiveness, ThePidfdOpenFallbackChecksTheSocketAgain) {
 // A client process that forks a child inheriting its connection's socket and then dies: the socket never
 // reads end of file (the child sleeps with it open), the pidfd tells the server, which frees the connection.
 TEST(ChannelLiveness, AClientWhoseSocketLivesOnInItsChildIsSeenDead) {
-  std::atomic<int> closed{0};
-  char reason[200] = {};
-  ch::ServerOptions o;
-  o.on_close = [&](const ch::ConnectionEnd& e) {
-    std::snprintf(reason, sizeof reason, "%s", e.reason);
-    closed.fetch_add(1);
-  };
-  Fixture f(o);
+  CloseLog closes;
+  Fixture f(closes.Options());
   int pfd[2];
   ASSERT_EQ(pipe(pfd), 0);
   pid_t child = fork();
@@ -583,10 +586,10 @@ TEST(ChannelLiveness, AClientWhoseSocketLivesOnInItsChildIsSeenDead) {
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   ASSERT_GT(grandchild.pid, 0);
   EXPECT_EQ(kill(grandchild.pid, 0), 0) << "the child holding the socket is alive";
-  for (int i = 0; i < 10000 && (f.srv->open_connections() != 0 || closed.load() == 0); ++i) fb::sys::SleepNanos(1000000);
+  for (int i = 0; i < 10000 && (f.srv->open_connections() != 0 || closes.closed.load() == 0); ++i) fb::sys::SleepNanos(1000000);
   EXPECT_EQ(f.srv->open_connections(), 0u);
-  EXPECT_EQ(closed.load(), 1);
-  EXPECT_EQ(std::string(reason), "peer-dead: the client process " + std::to_string(child) + " exited");
+  EXPECT_EQ(closes.closed.load(), 1);
+  EXPECT_EQ(std::string(closes.reason), "peer-dead: the client process " + std::to_string(child) + " exited");
 }
 
 // A server process whose connection's socket lives on in a child it forked (from the handler) and then
