@@ -598,6 +598,11 @@ func (c *Client) send(ctx context.Context, req *Request, kind fb.Kind, id uint64
 	for {
 		_, err := c.fw.BuildEnvelope(cancelled, c.buildFn)
 		if err == nil {
+			if lead != nil && *lead {
+				// The leader now waits for the response: take the next
+				// request's lines meanwhile, with the lock already held.
+				c.w.WarmNext()
+			}
 			return nil
 		}
 		if !errors.Is(err, context.Canceled) {
@@ -747,10 +752,6 @@ func (c *Client) lead(ctx context.Context, cl *call, read func(*fb.Envelope) err
 		f, ok, err := c.r.TryNext()
 		if err == nil && !ok {
 			c.releaseHeld()
-			if c.wmu.TryLock() {
-				c.w.WarmNext() // while the server works
-				c.wmu.Unlock()
-			}
 			f, ok, err = c.spinNext()
 		}
 		for err == nil && !ok {
@@ -845,23 +846,28 @@ func (c *Client) leadErr(ctx context.Context, cl *call, cause error) error {
 	return err
 }
 
+// spinEpoch makes spin budgets monotonic readings of one clock call each
+// (time.Since(spinEpoch)); time.Now reads two clocks.
+var spinEpoch = time.Now()
+
 // spinNext re-polls the response ring for the spin budget. The clock is
-// read only once the first 64 polls found nothing: a response that is
-// already on its way costs no clock read.
+// read only once the first 256 polls found nothing, and then every 256: a
+// response that is already on its way costs no clock read, and one that
+// comes during a read waits for it.
 func (c *Client) spinNext() (shm.Frame, bool, error) {
 	if c.spin <= 0 {
 		return shm.Frame{}, false, nil
 	}
-	var start time.Time
+	var start time.Duration
 	for i := 1; ; i++ {
 		f, ok, err := c.r.TryNext()
 		if ok || err != nil {
 			return f, ok, err
 		}
-		if i&63 == 0 {
-			if start.IsZero() {
-				start = time.Now()
-			} else if c.dead.Load() || time.Since(start) >= c.spin {
+		if i&255 == 0 {
+			if now := time.Since(spinEpoch); start == 0 {
+				start = now
+			} else if c.dead.Load() || now-start >= c.spin {
 				return shm.Frame{}, false, nil
 			}
 		}
