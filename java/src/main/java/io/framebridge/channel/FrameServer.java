@@ -132,6 +132,7 @@ public final class FrameServer implements AutoCloseable {
 
     final AtomicLong accepted = new AtomicLong();
     final AtomicLong refused = new AtomicLong();
+    /** Calls run on an executor, and the inline calls of connections that ended (open ones count their own). */
     final AtomicLong calls = new AtomicLong();
     final AtomicLong expiredRequests = new AtomicLong();
     final AtomicLong expiredResponses = new AtomicLong();
@@ -198,7 +199,10 @@ public final class FrameServer implements AutoCloseable {
     }
 
     void ended(ServerConnection c) {
-        conns.remove(c);
+        synchronized (conns) { // with calls(): a connection's inline calls are counted once, never twice or none
+            calls.addAndGet(c.inlineCalls.get());
+            conns.remove(c);
+        }
     }
 
     /**
@@ -260,7 +264,13 @@ public final class FrameServer implements AutoCloseable {
 
     /** Requests handed to the handler. */
     public long calls() {
-        return calls.get();
+        synchronized (conns) {
+            long n = calls.get();
+            for (ServerConnection c : conns) {
+                n += c.inlineCalls.get();
+            }
+            return n;
+        }
     }
 
     /** Requests dropped unhandled because their deadline had passed when read (ExpiredRequests). */

@@ -24,6 +24,7 @@ import java.nio.ByteOrder;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -59,6 +60,8 @@ final class ServerConnection implements Runnable {
     private final Reply inlineReply = new Reply();
     private final Responder inlineResponder = new Responder();
     private ArrayBlockingQueue<Task> pool;
+    /** Requests handed to the handler inline (written by the reader thread only; FrameServer.calls sums them). */
+    final AtomicLong inlineCalls = new AtomicLong();
 
     ServerConnection(FrameServer server, int sock, Handler handler) {
         this.server = server;
@@ -407,7 +410,12 @@ final class ServerConnection implements Runnable {
             server.expiredRequests.incrementAndGet();
             return;
         }
-        server.calls.incrementAndGet();
+        if (pool == null) {
+            // Inline: only this thread counts, so a plain ordered store (no locked add on every call).
+            inlineCalls.lazySet(inlineCalls.get() + 1);
+        } else {
+            server.calls.incrementAndGet();
+        }
         reply.reset();
         try {
             handler.handle(req, reply);
