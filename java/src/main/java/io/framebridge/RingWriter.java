@@ -70,6 +70,7 @@ public final class RingWriter implements AutoCloseable {
     private long waitHead;
     private long needSpace;
     private boolean closed;
+    private int lastSize; // SPSC: the size of the last record committed (warmNext)
 
     RingWriter(Segment segment, Region r) {
         this.segment = segment;
@@ -538,6 +539,7 @@ public final class RingWriter implements AutoCloseable {
             Mem.setIntRelease(b, at + Layout.RECORD_SIZE_OFFSET, size);
             seq++;
             b.putLong(nextSeqOff, seq);
+            lastSize = size;
             tail += pad + size;
             claimed = false;
             Mem.setLongVolatile(b, tailOff, tail);
@@ -546,6 +548,32 @@ public final class RingWriter implements AutoCloseable {
             if (EventCount.signal(b, dataSignalOff, dataWaitersOff)) {
                 b.putLong(base + Layout.WRITER_WAKES_OFFSET, ++writerWakes);
             }
+        }
+    }
+
+    /** Most cache lines {@link #warmNext} takes: a call's next request or response, not a whole burst. */
+    static final int WARM_LINES = 8;
+
+    /**
+     * SPSC hint for a writer about to wait for something else (a client for its response; Go
+     * {@code Writer.WarmNext}, C++ {@code PrefetchNext}): takes ownership, ahead of time, of the cache lines
+     * where the next record of the same size as the last one committed will be written. The reader zeroes
+     * what it releases (layout.md §5.1), which leaves those lines in its cache; without this, laying the next
+     * record waits for them one by one and the commit's fence for all of them. Only free space this writer
+     * owns is touched (below the cached head + capacity) and no byte changes (an atomic add of zero); the
+     * line holding the size word at the tail is left alone: the reader is polling it. MPSC rings: no-op.
+     */
+    public void warmNext() {
+        if (mpsc || claimed || closed || lastSize == 0) {
+            return;
+        }
+        long t = tail;
+        int size = lastSize;
+        long start = (t & mask) + size > capacity ? t + (capacity - (t & mask)) : t; // a record that would wrap starts at 0
+        long end = Math.min(start + size, headCache + capacity);
+        long first = start > t ? start & ~63L : (t | 63) + 1; // the line after the tail's
+        for (int n = 0; first < end && n < WARM_LINES; first += 64, n++) {
+            Mem.getAndAddInt(b, data + (int) (first & mask), 0);
         }
     }
 
