@@ -122,6 +122,8 @@ public final class FrameClient implements AutoCloseable {
     private volatile String localReason;
     private final SocketWatcher watcher;
     private boolean released; // written under writeLock and the reader role
+    /** A response frame read in place by the last leader and not yet released (reader role only). */
+    private boolean held;
 
     private final AtomicLong calls = new AtomicLong();
     private final AtomicLong sends = new AtomicLong();
@@ -558,8 +560,10 @@ public final class FrameClient implements AutoCloseable {
         if (released) {
             return NOT_YET; // torn down: the slot is FAILED
         }
+        releaseHeld(); // while the server works on our request
         long spinUntil = 0;
         boolean sleeping = spinNanos == 0;
+        boolean warmed = false;
         for (int i = 1;; i++) {
             if (mine.state.get() != Slot.PENDING) {
                 return NOT_YET;
@@ -569,6 +573,10 @@ public final class FrameClient implements AutoCloseable {
                 if (!sleeping) {
                     f = r.tryNext();
                     if (f == null) {
+                        if (!warmed) {
+                            warmed = true;
+                            warmNextRequest();
+                        }
                         if ((i & 63) != 0) {
                             Thread.onSpinWait();
                             continue;
@@ -607,9 +615,20 @@ public final class FrameClient implements AutoCloseable {
         }
     }
 
+    /** While the server works: take the lines of the next request ahead of time, unless a caller is writing. */
+    private void warmNextRequest() {
+        if (writeLock.tryLock()) {
+            try {
+                w.warmNext();
+            } finally {
+                writeLock.unlock();
+            }
+        }
+    }
+
     private Object dispatch(Frame f, Slot mine, ResponseHandler<?> h) {
         if (f.type() != Envelopes.TYPE) {
-            r.release();
+            releaseAll();
             protocolError("frame of type " + f.type() + " on the responses ring (want " + Envelopes.TYPE + ")");
             return NOT_YET;
         }
@@ -617,13 +636,13 @@ public final class FrameClient implements AutoCloseable {
         try {
             env = leaderEr.read(f);
         } catch (CorruptFrameException e) {
-            r.release();
+            releaseAll();
             protocolError("response envelope failed verification: " + e.getMessage());
             return NOT_YET;
         }
         if (env.kind() != Kind.Response) {
             int k = env.kind();
-            r.release();
+            releaseAll();
             protocolError("frame of kind " + k + " on the responses ring (want Response)");
             return NOT_YET;
         }
@@ -642,7 +661,15 @@ public final class FrameClient implements AutoCloseable {
             try {
                 return complete(env, leaderEr, h);
             } finally {
-                r.release();
+                // Held until the next leader's request is on its way (lead()): releasing zeroes the frame's
+                // lines and fences, a wait for the server's core that would delay our next request. Released
+                // now if another call may be writing (it must not wait for space our frame holds while no
+                // caller leads): one reserved after ours, or one holding or queued on the write lock.
+                if (nextCorr.get() != mine.corr || writeLock.isLocked()) {
+                    releaseAll();
+                } else {
+                    held = true;
+                }
                 mine.free();
             }
         }
@@ -650,7 +677,7 @@ public final class FrameClient implements AutoCloseable {
         s.ensure(n);
         f.getBytes(0, s.buf, 0, n);
         s.len = n;
-        r.release();
+        releaseAll();
         Thread t = s.waiter;
         s.state.set(Slot.DONE);
         if (s.parked) { // it announced itself before it re-checked its state: unpark only then (no syscall otherwise)
@@ -659,8 +686,21 @@ public final class FrameClient implements AutoCloseable {
         return NOT_YET;
     }
 
-    private void dropped(long c) {
+    /** Releases every response frame read so far, a held one too (reader role only). */
+    private void releaseAll() {
         r.release();
+        held = false;
+    }
+
+    /** Releases the frame the last leader read in place and kept (reader role only). */
+    private void releaseHeld() {
+        if (held) {
+            releaseAll();
+        }
+    }
+
+    private void dropped(long c) {
+        releaseAll();
         if (deadReason.get() != null) {
             return; // the server died: its callers failed with PeerDeadException; an answer it sent before is not late
         }
