@@ -94,7 +94,7 @@ type Client struct {
 	// touch the rings, so teardown waits (idle) for none to be left. It
 	// replaces a read lock per call (two atomic read-modify-writes).
 	active int
-	idle   *sync.Cond // on mu: active fell to 0 after the connection died
+	idle   *sync.Cond // on mu: active fell to 0 after the connection died, or a solo call left
 
 	// held: the leader has read frames it has not released yet (its own
 	// response, read in place). The next leader releases them before it
@@ -102,6 +102,10 @@ type Client struct {
 	// Only a leader with no other call pending keeps them (held across
 	// calls); every other way out of the lead releases them.
 	held bool
+
+	// gate: who may use the client, solo.go.
+	gate      atomic.Int32
+	soloCalls atomic.Uint64
 
 	sent, late, full, sleeps atomic.Uint64
 }
@@ -326,7 +330,7 @@ func (c *Client) Stats() ClientStats {
 	c.mu.Lock()
 	calls := c.calls
 	c.mu.Unlock()
-	return ClientStats{Calls: calls, Sent: c.sent.Load(), LateResponses: c.late.Load(), Full: c.full.Load(), Sleeps: c.sleeps.Load()}
+	return ClientStats{Calls: calls + c.soloCalls.Load(), Sent: c.sent.Load(), LateResponses: c.late.Load(), Full: c.full.Load(), Sleeps: c.sleeps.Load()}
 }
 
 // watch is the liveness goroutine: it sleeps in the netpoller on the socket,
@@ -344,7 +348,7 @@ func (c *Client) watch() {
 	}
 	// Every caller has been woken; wait for them to leave the rings.
 	c.mu.Lock()
-	for c.active > 0 {
+	for c.active > 0 || c.gate.Load()&gateSolo != 0 {
 		c.idle.Wait()
 	}
 	c.mu.Unlock()
@@ -408,6 +412,16 @@ func (c *Client) deadError() error {
 // returns read's error. A non-zero status is returned as *StatusError
 // without calling read. The deadline sent to the server is ctx's.
 func (c *Client) Call(ctx context.Context, req *Request, read func(*fb.Envelope) error) error {
+	if c.gate.CompareAndSwap(0, gateSolo) {
+		return c.callSolo(ctx, req, read)
+	}
+	c.enterGeneral()
+	defer c.leaveGeneral()
+	return c.callGeneral(ctx, req, read)
+}
+
+// callGeneral is Call for a caller counted in the gate's general path.
+func (c *Client) callGeneral(ctx context.Context, req *Request, read func(*fb.Envelope) error) error {
 	cl, lead, err := c.register()
 	if err != nil {
 		return err
@@ -417,7 +431,7 @@ func (c *Client) Call(ctx context.Context, req *Request, read func(*fb.Envelope)
 		return err
 	}
 	if lead {
-		if done, err := c.lead(ctx, cl, read); done {
+		if done, err := c.lead(ctx, cl, read, false); done {
 			return err
 		}
 	}
@@ -479,12 +493,7 @@ func (c *Client) register() (cl *call, lead bool, err error) {
 		return nil, false, err
 	}
 	c.active++
-	if n := len(c.free); n > 0 {
-		cl = c.free[n-1]
-		c.free = c.free[:n-1]
-	} else {
-		cl = &call{wake: make(chan struct{}, 1)}
-	}
+	cl = c.newCallLocked()
 	if 2*(c.npending+1) > len(c.pending) {
 		c.growLocked()
 	}
@@ -503,6 +512,16 @@ func (c *Client) register() (cl *call, lead bool, err error) {
 	}
 	c.mu.Unlock()
 	return cl, lead, nil
+}
+
+// newCallLocked takes a call slot from the pool.
+func (c *Client) newCallLocked() *call {
+	if n := len(c.free); n > 0 {
+		cl := c.free[n-1]
+		c.free = c.free[:n-1]
+		return cl
+	}
+	return &call{wake: make(chan struct{}, 1)}
 }
 
 // growLocked doubles the pending table. Two pending ids that share a slot
@@ -693,7 +712,7 @@ func (c *Client) await(ctx context.Context, cl *call, read func(*fb.Envelope) er
 		case !c.leading:
 			c.leading = true
 			c.mu.Unlock()
-			if done, err := c.lead(ctx, cl, read); done {
+			if done, err := c.lead(ctx, cl, read, false); done {
 				return err
 			}
 			continue
@@ -745,14 +764,18 @@ func (c *Client) resign() {
 // lead reads the response ring until cl's response arrives (done: the call
 // is over, with err), ctx ends, or the connection dies. It returns done =
 // false only if cl was answered by nobody and must wait again (never, in
-// practice: a leader's own response is read by the leader).
-func (c *Client) lead(ctx context.Context, cl *call, read func(*fb.Envelope) error) (done bool, err error) {
+// practice: a leader's own response is read by the leader). spun: the
+// caller has just spun for the budget; the first wait sleeps at once.
+func (c *Client) lead(ctx context.Context, cl *call, read func(*fb.Envelope) error, spun bool) (done bool, err error) {
 	c.releaseHeld() // while the server works on our request
 	for {
 		f, ok, err := c.r.TryNext()
 		if err == nil && !ok {
 			c.releaseHeld()
-			f, ok, err = c.spinNext()
+			if !spun {
+				f, ok, err = c.spinNext()
+			}
+			spun = false
 		}
 		for err == nil && !ok {
 			until, polling := waitUntil(ctx)
@@ -768,7 +791,7 @@ func (c *Client) lead(ctx context.Context, cl *call, read func(*fb.Envelope) err
 			return true, c.leadErr(ctx, cl, err)
 		}
 		c.held = true
-		mine, perr := c.dispatch(f, cl)
+		mine, perr := c.dispatch(f, cl.id)
 		if perr != nil {
 			c.releaseHeld()
 			c.resign()
@@ -877,7 +900,7 @@ func (c *Client) spinNext() (shm.Frame, bool, error) {
 // dispatch handles one response frame (read, not yet released): the
 // leader's own (mine) is left in c.leadEnv to be read in place; another
 // caller's is copied to its slot; an unknown one is counted.
-func (c *Client) dispatch(f shm.Frame, cl *call) (mine bool, perr error) {
+func (c *Client) dispatch(f shm.Frame, own uint64) (mine bool, perr error) {
 	if f.Type != frames.TypeFlatBuffers {
 		return false, fmt.Errorf("response frame of type %d, want %d", f.Type, frames.TypeFlatBuffers)
 	}
@@ -889,7 +912,7 @@ func (c *Client) dispatch(f shm.Frame, cl *call) (mine bool, perr error) {
 		return false, fmt.Errorf("response frame of kind %s, want Response", k)
 	}
 	id := env.CorrelationId()
-	if id == cl.id {
+	if id == own {
 		return true, nil
 	}
 	c.mu.Lock()

@@ -22,13 +22,19 @@
 // Calls may be made from many goroutines at once. The first caller that
 // finds nobody reading the response ring reads it for everyone (it spins
 // briefly, then sleeps on the ring's futex), so a lone caller never pays a
-// goroutine hand-off.
+// goroutine hand-off. A caller alone on the client goes further: it sends
+// and reads its response without the client's lock or call table (two
+// atomic operations in all), and others arriving meanwhile wait at most
+// for that one call before taking the shared path.
 //
 // # Caveats
 //
 //   - The envelope handed to a Call's read callback or to a Handler aliases
 //     shared memory (or a private copy) and is valid only until the callback
 //     or handler returns: copy what you keep (strings.Clone, bytes.Clone).
+//   - A read callback may Send on its client but must not Call it: the
+//     response ring is not read while the callback runs, so such a call
+//     would wait for ever.
 //   - A handler's ctx is valid only until the handler returns. Its Done
 //     channel is built on first use (an allocation); Deadline and Err are free.
 //   - Calls allocate nothing in steady state, also when they sleep for

@@ -1,0 +1,191 @@
+package channel
+
+import (
+	"context"
+
+	"github.com/framebridge/framebridge/frames/fb"
+)
+
+// The gate (Client.gate) lets a caller that is alone on the client skip the
+// general path's bookkeeping: a lone caller (solo) owns the lead and its
+// call without the client mutex, the pending table or the call pool (the
+// writer it takes as every sender does, under wmu). Every other Call (while
+// a solo call runs, or while others run) takes the general path, counted in
+// the gate. The two never run at once.
+//
+//	0                      nobody: the next Call may go solo
+//	gateSolo [|gateWait]   a solo call runs [and a caller waits for it]
+//	n*gateSlow [|gateNoSolo] n callers on the general path [none yet, but
+//	                       waiters were promised it: no solo call meanwhile]
+const (
+	gateSolo   = 1 << 0
+	gateWait   = 1 << 1
+	gateNoSolo = 1 << 2
+	gateSlow   = 1 << 3
+)
+
+// enterGeneral counts the caller on the general path, after any solo call
+// has left.
+func (c *Client) enterGeneral() {
+	for {
+		s := c.gate.Load()
+		if s&gateSolo == 0 {
+			// The first to enter clears gateNoSolo: the count now keeps
+			// solo calls out until the general path is empty.
+			if c.gate.CompareAndSwap(s, s&^gateNoSolo+gateSlow) {
+				return
+			}
+			continue
+		}
+		if s&gateWait == 0 && !c.gate.CompareAndSwap(s, s|gateWait) {
+			continue
+		}
+		c.mu.Lock()
+		for c.gate.Load()&gateSolo != 0 {
+			c.idle.Wait()
+		}
+		c.mu.Unlock()
+	}
+}
+
+// leaveGeneral undoes enterGeneral.
+func (c *Client) leaveGeneral() { c.gate.Add(-gateSlow) }
+
+// leaveSolo ends a solo call. Callers waiting at the gate get the general
+// path before any new solo call (a caller looping on Call would otherwise
+// starve them); teardown, waiting for the solo call to leave the rings, is
+// woken too.
+func (c *Client) leaveSolo() {
+	if c.gate.CompareAndSwap(gateSolo, 0) {
+		if c.dead.Load() {
+			c.mu.Lock()
+			c.idle.Broadcast()
+			c.mu.Unlock()
+		}
+		return
+	}
+	// gateWait is set: while gateSolo is, nobody else changes the gate but
+	// to set gateWait. Waiters look at the gate under mu.
+	c.mu.Lock()
+	c.gate.Store(gateNoSolo)
+	c.idle.Broadcast()
+	c.mu.Unlock()
+}
+
+// callSolo is Call for a caller that found the gate at 0 and set gateSolo.
+// It sends and, when the response comes within the spin budget, reads it,
+// touching only what the gate gives it. Anything else (a full ring, no
+// response yet, another call's late response) moves the call to the
+// general path, which waits, sleeps and handles errors.
+func (c *Client) callSolo(ctx context.Context, req *Request, read func(*fb.Envelope) error) error {
+	if c.dead.Load() {
+		c.leaveSolo()
+		return c.deadError()
+	}
+	var dl int64
+	if d, ok := ctx.Deadline(); ok {
+		dl = d.UnixNano()
+	}
+	// No call is pending while the gate is solo (general callers remove
+	// theirs before they leave), so the next id is free.
+	if c.nextID++; c.nextID == 0 {
+		c.nextID++
+	}
+	id := c.nextID
+	if !c.sendSolo(req, id, dl) {
+		// Not sent: the general path waits for space (or fails fast).
+		c.leaveSolo()
+		c.enterGeneral()
+		defer c.leaveGeneral()
+		return c.callGeneral(ctx, req, read)
+	}
+	c.releaseHeld() // the previous response, while the server works on ours
+	f, ok, err := c.r.TryNext()
+	if err == nil && !ok {
+		f, ok, err = c.spinNext()
+	}
+	if err == nil && ok {
+		c.held = true
+		mine, perr := c.dispatch(f, id)
+		if perr != nil {
+			c.releaseHeld()
+			c.protocolError(perr)
+			c.leaveSolo()
+			return c.deadError()
+		}
+		if mine {
+			// Read in place; the frame stays held until the next call.
+			res, userPanic := c.readInPlace(read)
+			c.soloCalls.Add(1)
+			c.leaveSolo()
+			if userPanic != nil {
+				panic(userPanic) // the callback's own, now that the client is in order
+			}
+			return res
+		}
+	}
+	// The call goes on as a general leader: lead sleeps, watches ctx and
+	// the connection, and reads other calls' responses.
+	cl := c.demoteSolo(id)
+	defer c.leaveGeneral()
+	if done, err := c.lead(ctx, cl, read, err == nil && !ok); done {
+		return err
+	}
+	return c.await(ctx, cl, read)
+}
+
+// sendSolo builds and commits a solo call's request if the writer is free
+// (a Send may be writing: Send takes no part in the gate, so that a read
+// callback may send) and the ring has room at once (false: nothing sent).
+// The caller's build callback may panic: the call then ends and the panic
+// goes on.
+func (c *Client) sendSolo(req *Request, id uint64, dl int64) (sent bool) {
+	if !c.wmu.TryLock() {
+		return false
+	}
+	done := false
+	defer func() {
+		c.bReq = Request{} // keep no reference to the caller's data
+		c.wmu.Unlock()
+		if !done { // the build callback panicked (or called Goexit)
+			p := recover()
+			c.leaveSolo()
+			if p != nil {
+				panic(p)
+			}
+		}
+	}()
+	c.bReq, c.bKind, c.bID, c.bDL = *req, fb.KindRequest, id, dl
+	_, err := c.fw.BuildEnvelope(cancelled, c.buildFn)
+	done = true
+	if err != nil {
+		return false
+	}
+	c.w.WarmNext() // while the server works
+	return true
+}
+
+// demoteSolo registers a sent solo call as pending, its caller as the
+// leader, and turns the gate's solo call into one general caller.
+func (c *Client) demoteSolo(id uint64) *call {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.active++
+	cl := c.newCallLocked()
+	if 2*(c.npending+1) > len(c.pending) {
+		c.growLocked()
+	}
+	cl.id = id
+	c.pending[id&uint64(len(c.pending)-1)] = cl
+	c.npending++
+	c.leading = true
+	for {
+		s := c.gate.Load()
+		if c.gate.CompareAndSwap(s, s&^(gateSolo|gateWait)+gateSlow) {
+			if s&gateWait != 0 {
+				c.idle.Broadcast()
+			}
+			return cl
+		}
+	}
+}
