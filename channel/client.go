@@ -104,7 +104,7 @@ type Client struct {
 	held bool
 
 	// gate: who may use the client, solo.go.
-	gate      atomic.Int32
+	gate      atomic.Int64
 	soloCalls atomic.Uint64
 
 	sent, late, full, sleeps atomic.Uint64

@@ -11,17 +11,17 @@ import (
 // call without the client mutex, the pending table or the call pool (the
 // writer it takes as every sender does, under wmu). Every other Call (while
 // a solo call runs, or while others run) takes the general path, counted in
-// the gate. The two never run at once.
+// the gate. The two never run at once. A Call goes solo only when the gate
+// is 0: no solo call, nobody waiting for one to end, nobody on the general
+// path; so a caller that waits is not overtaken by a looping solo caller.
 //
-//	0                      nobody: the next Call may go solo
-//	gateSolo [|gateWait]   a solo call runs [and a caller waits for it]
-//	n*gateSlow [|gateNoSolo] n callers on the general path [none yet, but
-//	                       waiters were promised it: no solo call meanwhile]
+//	bit 0       gateSolo: a solo call runs
+//	bits 1-31   callers waiting for the solo call to end (gateWaiter each)
+//	bits 32-62  callers on the general path (gateSlow each)
 const (
-	gateSolo   = 1 << 0
-	gateWait   = 1 << 1
-	gateNoSolo = 1 << 2
-	gateSlow   = 1 << 3
+	gateSolo   = 1
+	gateWaiter = 1 << 1
+	gateSlow   = 1 << 32
 )
 
 // enterGeneral counts the caller on the general path, after any solo call
@@ -30,31 +30,31 @@ func (c *Client) enterGeneral() {
 	for {
 		s := c.gate.Load()
 		if s&gateSolo == 0 {
-			// The first to enter clears gateNoSolo: the count now keeps
-			// solo calls out until the general path is empty.
-			if c.gate.CompareAndSwap(s, s&^gateNoSolo+gateSlow) {
+			if c.gate.CompareAndSwap(s, s+gateSlow) {
 				return
 			}
 			continue
 		}
-		if s&gateWait == 0 && !c.gate.CompareAndSwap(s, s|gateWait) {
+		if !c.gate.CompareAndSwap(s, s+gateWaiter) {
 			continue
 		}
+		// While a waiter is counted the gate is not 0: once the solo
+		// call leaves, none starts before we are in.
 		c.mu.Lock()
 		for c.gate.Load()&gateSolo != 0 {
 			c.idle.Wait()
 		}
 		c.mu.Unlock()
+		c.gate.Add(gateSlow - gateWaiter)
+		return
 	}
 }
 
 // leaveGeneral undoes enterGeneral.
 func (c *Client) leaveGeneral() { c.gate.Add(-gateSlow) }
 
-// leaveSolo ends a solo call. Callers waiting at the gate get the general
-// path before any new solo call (a caller looping on Call would otherwise
-// starve them); teardown, waiting for the solo call to leave the rings, is
-// woken too.
+// leaveSolo ends a solo call, waking the callers waiting at the gate and
+// teardown, which waits for the solo call to leave the rings.
 func (c *Client) leaveSolo() {
 	if c.gate.CompareAndSwap(gateSolo, 0) {
 		if c.dead.Load() {
@@ -64,10 +64,9 @@ func (c *Client) leaveSolo() {
 		}
 		return
 	}
-	// gateWait is set: while gateSolo is, nobody else changes the gate but
-	// to set gateWait. Waiters look at the gate under mu.
+	// Waiters: they look at the gate under mu.
 	c.mu.Lock()
-	c.gate.Store(gateNoSolo)
+	c.gate.Add(-gateSolo)
 	c.idle.Broadcast()
 	c.mu.Unlock()
 }
@@ -179,13 +178,10 @@ func (c *Client) demoteSolo(id uint64) *call {
 	c.pending[id&uint64(len(c.pending)-1)] = cl
 	c.npending++
 	c.leading = true
-	for {
-		s := c.gate.Load()
-		if c.gate.CompareAndSwap(s, s&^(gateSolo|gateWait)+gateSlow) {
-			if s&gateWait != 0 {
-				c.idle.Broadcast()
-			}
-			return cl
-		}
+	// The solo call becomes one general caller; waiters (under mu) may come
+	// in with it.
+	if c.gate.Add(gateSlow-gateSolo)&(gateSlow-gateWaiter) != 0 {
+		c.idle.Broadcast()
 	}
+	return cl
 }
