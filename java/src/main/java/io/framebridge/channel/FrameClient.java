@@ -329,7 +329,6 @@ public final class FrameClient implements AutoCloseable {
             s.free();
             throw e;
         }
-        calls.incrementAndGet();
         return await(s, response, deadline);
     }
 
@@ -351,7 +350,7 @@ public final class FrameClient implements AutoCloseable {
         writeLock.lock();
         try {
             layout.reset().sequence(sequence).raw(data, off, n);
-            write(null, Kind.Request, s.corr, Clock.realtimeAt(deadline), deadline, t, failFast);
+            writeLocked(null, Kind.Request, s.corr, Clock.realtimeAt(deadline), deadline, t, failFast);
         } catch (RuntimeException | Error e) {
             s.free();
             throw e;
@@ -359,7 +358,6 @@ public final class FrameClient implements AutoCloseable {
             layout.reset();
             writeLock.unlock();
         }
-        calls.incrementAndGet();
         return await(s, response, deadline);
     }
 
@@ -374,7 +372,6 @@ public final class FrameClient implements AutoCloseable {
         checkAlive();
         long deadline = System.nanoTime() + t;
         write(request, Kind.OneWay, 0, Clock.realtimeAt(deadline), deadline, t, failFast);
-        sends.incrementAndGet();
     }
 
     private void checkAlive() {
@@ -394,9 +391,7 @@ public final class FrameClient implements AutoCloseable {
             long c = nextCorr.incrementAndGet();
             Slot s = slots[(int) (c & mask)];
             if (s.state.get() == Slot.FREE && s.state.compareAndSet(Slot.FREE, Slot.RESERVED)) {
-                s.corr = c;
-                s.waiter = Thread.currentThread();
-                s.state.set(Slot.PENDING); // publishes corr and waiter
+                s.pend(c, Thread.currentThread());
                 return s;
             }
             if (tries > mask) { // every slot busy: wait for one
@@ -417,6 +412,18 @@ public final class FrameClient implements AutoCloseable {
     private void write(Body b, int k, long c, long deadlineUnixNano, long deadline, long firstWait, boolean failFast) {
         writeLock.lock();
         try {
+            writeLocked(b, k, c, deadlineUnixNano, deadline, firstWait, failFast);
+        } finally {
+            writeLock.unlock();
+        }
+    }
+
+    /**
+     * {@link #write} with the write lock held (callRaw holds it already: taking a reentrant lock again is two
+     * more fenced stores). Counts the request: a plain ordered store, as only the lock holder writes the counts.
+     */
+    private void writeLocked(Body b, int k, long c, long deadlineUnixNano, long deadline, long firstWait, boolean failFast) {
+        try {
             this.body = b;
             this.kind = k;
             this.corr = c;
@@ -432,6 +439,8 @@ public final class FrameClient implements AutoCloseable {
                                 TimeUnit.NANOSECONDS)
                         : tw.build(Envelopes.TYPE, Envelopes.FILE_IDENTIFIER, buildFn, wait, TimeUnit.NANOSECONDS);
                 if (n >= 0) {
+                    AtomicLong count = k == Kind.Request ? calls : sends;
+                    count.lazySet(count.get() + 1);
                     return;
                 }
                 d = deadReason.get(); // the stop word ended the wait
@@ -448,7 +457,6 @@ public final class FrameClient implements AutoCloseable {
             }
         } finally {
             this.body = null;
-            writeLock.unlock();
         }
     }
 

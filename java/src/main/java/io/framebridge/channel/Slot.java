@@ -1,6 +1,8 @@
 package io.framebridge.channel;
 
 import io.framebridge.frames.EnvelopeReader;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -24,7 +26,7 @@ final class Slot {
     static final int FAILED = 5;
 
     final AtomicInteger state = new AtomicInteger(FREE);
-    /** Written before the volatile store of PENDING, read after a volatile load of it. */
+    /** Written before the ordered store of PENDING, read after a volatile load of it. */
     long corr;
     volatile Thread waiter;
     /** True while the waiter is (about to be) parked: a leader that delivers to it unparks it only then. */
@@ -42,9 +44,33 @@ final class Slot {
         }
     }
 
+    /**
+     * RESERVED -> PENDING for call {@code c} of {@code t}. Ordered stores, no fence: the caller takes the write
+     * lock (a CAS) next, and its request's commit, a release store, comes after them.
+     */
+    void pend(long c, Thread t) {
+        corr = c;
+        WAITER.setRelease(this, t);
+        state.lazySet(PENDING);
+    }
+
+    /** Back to FREE (by the call's own thread): ordered stores, no fence (a reserving CAS sees FREE soon enough). */
     void free() {
-        waiter = null;
-        parked = false;
-        state.set(FREE);
+        WAITER.setRelease(this, null);
+        PARKED.setRelease(this, false);
+        state.lazySet(FREE);
+    }
+
+    private static final VarHandle WAITER;
+    private static final VarHandle PARKED;
+
+    static {
+        try {
+            MethodHandles.Lookup l = MethodHandles.lookup();
+            WAITER = l.findVarHandle(Slot.class, "waiter", Thread.class);
+            PARKED = l.findVarHandle(Slot.class, "parked", boolean.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
     }
 }
