@@ -124,7 +124,9 @@ func serve(path string, stdin io.Reader, say func(string)) (string, error) {
 }
 
 // ping makes warmup+iters sequential echo calls and times the last iters,
-// each from before its request is filled to after its response is checked.
+// each from before its request is sent to its response in hand, as the
+// framebridge call-ping peers do: the payload is filled before the clock
+// starts and the echo is checked after it stops.
 func ping(path string, iters, warmup, size int, say func(string)) (string, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -147,16 +149,17 @@ func ping(path string, iters, warmup, size int, say func(string)) (string, error
 	samples := make([]int64, iters)
 	for i := -warmup; i < iters; i++ {
 		n := uint64(i + warmup) // call index, counted from the first warm-up call
-		start := time.Now()
 		fill(req.b, n)
+		start := time.Now()
 		if err := conn.Invoke(ctx, echoMethod, req, resp); err != nil {
 			return "", fmt.Errorf("call %d: %w", n, err)
 		}
+		took := time.Since(start)
 		if !bytes.Equal(resp.b, req.b) {
 			return "", fmt.Errorf("call %d: response of %d bytes differs from the request of %d", n, len(resp.b), len(req.b))
 		}
 		if i >= 0 {
-			samples[i] = int64(time.Since(start))
+			samples[i] = int64(took)
 		}
 	}
 	slices.Sort(samples)
