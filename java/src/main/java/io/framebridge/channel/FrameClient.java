@@ -344,13 +344,33 @@ public final class FrameClient implements AutoCloseable {
             throw new IndexOutOfBoundsException("raw request " + off + "+" + n + " of " + data.length + " bytes");
         }
         long t = positiveNanos("call", timeout, unit);
+        return callRaw0(sequence, data, off, n, response, System.nanoTime() + t, t, failFast);
+    }
+
+    /**
+     * {@link #callRaw(long, byte[], int, int, ResponseHandler, long, TimeUnit, boolean)} with an absolute
+     * deadline on the {@link System#nanoTime} clock, for a caller that has just read it (or runs many calls
+     * to one deadline): the call reads no clock before its request is sent. A deadline already past is found
+     * while waiting (DeadlineExceededException), and the server drops such a request unanswered.
+     */
+    public <T> T callRawBefore(long sequence, byte[] data, int off, int n, ResponseHandler<T> response, long deadlineNanoTime,
+            boolean failFast) {
+        if (off < 0 || n < 0 || off > data.length - n) {
+            throw new IndexOutOfBoundsException("raw request " + off + "+" + n + " of " + data.length + " bytes");
+        }
+        // A full request ring is tried once without waiting; the wait then reads the clock (writeLocked).
+        return callRaw0(sequence, data, off, n, response, deadlineNanoTime, 0, failFast);
+    }
+
+    /** {@code firstWait}: how long the first claim may wait for ring space (0: try, then wait to the deadline). */
+    private <T> T callRaw0(long sequence, byte[] data, int off, int n, ResponseHandler<T> response, long deadline, long firstWait,
+            boolean failFast) {
         checkAlive();
-        long deadline = System.nanoTime() + t;
         Slot s = reserve(deadline);
         writeLock.lock();
         try {
             layout.reset().sequence(sequence).raw(data, off, n);
-            writeLocked(null, Kind.Request, s.corr, Clock.realtimeAt(deadline), deadline, t, failFast);
+            writeLocked(null, Kind.Request, s.corr, Clock.realtimeAt(deadline), deadline, firstWait, failFast);
         } catch (RuntimeException | Error e) {
             s.free();
             throw e;
