@@ -12,6 +12,10 @@ import io.framebridge.frames.fb.Kind;
 public final class Request {
     final EnvelopeReader reader = new EnvelopeReader();
     Envelope env;
+    // Read from env once by the server (checkRequest).
+    int kind;
+    long correlationId;
+    long deadline;
     long generation;
     int peerPid;
     int peerUid;
@@ -28,18 +32,18 @@ public final class Request {
 
     /** Absolute CLOCK_REALTIME deadline in ns (0 = none): stop early when it is past. */
     public long deadlineUnixNano() {
-        return env.deadlineUnixNano();
+        return deadline;
     }
 
     /** True once the deadline has passed (the caller no longer waits). */
     public boolean expired() {
-        long d = env.deadlineUnixNano();
+        long d = deadline;
         return d != 0 && Clock.realtimeNanos() - d > 0;
     }
 
     /** True for a {@code OneWay} request (no response will be sent). */
     public boolean oneWay() {
-        return env.kind() == Kind.OneWay;
+        return kind == Kind.OneWay;
     }
 
     /** The connection's generation. */

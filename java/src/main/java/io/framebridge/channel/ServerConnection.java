@@ -337,7 +337,7 @@ final class ServerConnection implements Runnable {
                 protocolError("request envelope failed verification: " + e.getMessage());
                 return;
             }
-            if (!checkRequest(env)) {
+            if (!checkRequest(inlineReq, env)) {
                 return;
             }
             inlineReq.env = env;
@@ -346,17 +346,24 @@ final class ServerConnection implements Runnable {
         }
     }
 
-    /** §7: kind Request (non-zero correlation id) or OneWay; anything else ends the connection. */
-    private boolean checkRequest(Envelope env) {
+    /**
+     * §7: kind Request (non-zero correlation id) or OneWay; anything else ends the connection. Keeps the kind,
+     * correlation id and deadline in {@code q}: each is a vtable lookup in the envelope, needed again later.
+     */
+    private boolean checkRequest(Request q, Envelope env) {
         int k = env.kind();
         if (k != Kind.Request && k != Kind.OneWay) {
             protocolError("request of kind " + k + " (want Request or OneWay)");
             return false;
         }
-        if (k == Kind.Request && env.correlationId() == 0) {
+        long c = env.correlationId();
+        if (k == Kind.Request && c == 0) {
             protocolError("Request with correlation_id 0");
             return false;
         }
+        q.kind = k;
+        q.correlationId = c;
+        q.deadline = env.deadlineUnixNano();
         return true;
     }
 
@@ -389,7 +396,7 @@ final class ServerConnection implements Runnable {
             protocolError("request envelope failed verification: " + e.getMessage());
             return false;
         }
-        if (!checkRequest(env)) {
+        if (!checkRequest(t.req, env)) {
             pool.add(t);
             return false;
         }
@@ -404,8 +411,7 @@ final class ServerConnection implements Runnable {
 
     /** Runs the handler for one verified request and sends its response. */
     private void serveOne(Request req, Reply reply, Responder resp) {
-        Envelope env = req.env;
-        long deadline = env.deadlineUnixNano();
+        long deadline = req.deadline;
         if (deadline != 0 && Clock.realtimeNanos() - deadline > 0) {
             server.expiredRequests.incrementAndGet();
             return;
@@ -429,11 +435,10 @@ final class ServerConnection implements Runnable {
     }
 
     private void respond(Request req, Reply reply, Responder resp) {
-        Envelope env = req.env;
-        if (env.kind() != Kind.Request) {
+        if (req.kind != Kind.Request) {
             return; // OneWay: nothing is sent
         }
-        long deadline = env.deadlineUnixNano();
+        long deadline = req.deadline;
         long deadlineMono = deadline == 0 ? Long.MAX_VALUE : Clock.monotonicAt(deadline);
         resp.set(req, reply);
         boolean locked = pool != null; // inline: this thread is the only writer
@@ -499,7 +504,7 @@ final class ServerConnection implements Runnable {
 
         /** The response of a reply without a body (Raw payload or none), laid out by hand; the request's trace copied. */
         EnvelopeLayout layout() {
-            EnvelopeLayout l = layout.reset().kind(Kind.Response).correlationId(req.env.correlationId()).sequence(reply.sequence)
+            EnvelopeLayout l = layout.reset().kind(Kind.Response).correlationId(req.correlationId).sequence(reply.sequence)
                     .status(reply.status);
             if (reply.message != null && !reply.message.isEmpty()) {
                 l.statusMessage(reply.message);
@@ -534,7 +539,7 @@ final class ServerConnection implements Runnable {
                 }
             }
             Envelope.startEnvelope(b);
-            Envelope.addCorrelationId(b, req.env.correlationId());
+            Envelope.addCorrelationId(b, req.correlationId);
             Envelope.addSequence(b, f.sequence);
             if (f.payloadType != 0) {
                 Envelope.addPayload(b, f.payload);
