@@ -119,6 +119,9 @@ struct Conn {
   std::atomic<bool> finished{false};
   std::atomic<bool> registered{false};  // the monitor polls its socket
   std::atomic<int> outstanding{0};      // requests queued to or running on workers
+  // Requests this connection's thread handed to an inline handler: stored by that thread alone (no
+  // locked add per call), folded into the server's count under conns_mu_ when the connection ends.
+  std::atomic<std::uint64_t> calls{0};
   std::thread thread;
 
   // First reason wins. Runs entirely under dead_mu, as do the handshake's publication of the rings and
@@ -253,7 +256,11 @@ class Server {
     ServerCounters c;
     c.connections = n_conn_.load(std::memory_order_relaxed);
     c.refused = n_refused_.load(std::memory_order_relaxed);
-    c.calls = n_calls_.load(std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> g(conns_mu_);
+      c.calls = n_calls_.load(std::memory_order_relaxed);
+      for (const auto& k : conns_) c.calls += k->calls.load(std::memory_order_relaxed);
+    }
     c.expired_requests = n_expired_.load(std::memory_order_relaxed);
     c.expired_responses = n_expired_resp_.load(std::memory_order_relaxed);
     c.handler_exceptions = n_exc_.load(std::memory_order_relaxed);
@@ -526,6 +533,10 @@ class Server {
       opts_.on_close(e);
     }
     c->Release();
+    {
+      std::lock_guard<std::mutex> g(conns_mu_);  // counters() sums under it: each call counted once
+      n_calls_.fetch_add(c->calls.exchange(0, std::memory_order_relaxed), std::memory_order_relaxed);
+    }
     live_.fetch_sub(1);
     c->finished.store(true);
   }
@@ -583,6 +594,7 @@ class Server {
         // replied: Release zeroes lines the client still holds, and its seq-cst store of head would wait
         // for them; after the response it costs the caller nothing. (A slow inline handler holds one
         // request's space meanwhile; the connection reads nothing more until it returns anyway.)
+        c->calls.store(c->calls.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         Handle(c, env, dl, k == frames::Kind::OneWay);
         c->reader.Release();
         c->writer.PrefetchNext();  // while we wait for the next request
@@ -594,7 +606,6 @@ class Server {
   }
 
   void Handle(detail::Conn* c, const frames::Envelope* env, Deadline dl, bool one_way) {
-    n_calls_.fetch_add(1, std::memory_order_relaxed);
     Request req;
     req.envelope = env;
     req.deadline = dl;
@@ -654,6 +665,7 @@ class Server {
       }
       q_cv_.notify_all();
       if (!c->dead.load()) {
+        n_calls_.fetch_add(1, std::memory_order_relaxed);
         Handle(c, flatbuffers::GetRoot<frames::Envelope>(mine.Get(0)), dl, one_way);
       }
       c->outstanding.fetch_sub(1);
@@ -668,7 +680,7 @@ class Server {
   std::atomic<bool> running_{false};
   sock::Wakeup wake_;
   std::thread monitor_;
-  std::mutex conns_mu_;
+  mutable std::mutex conns_mu_;
   std::vector<std::unique_ptr<detail::Conn>> conns_;
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<std::size_t> live_{0};

@@ -688,6 +688,15 @@ class Reader {
       if (read_pos_ + size - released_pos_ > cap_) {
         return Bad("RecordSize", raw, "to end within capacity bytes of the released position");
       }
+      if (!claimed) {
+        // The writer stored the rest of the record just before its size word: start bringing those lines
+        // over now, so the caller's first read of the frame overlaps the transfers with this call's work.
+        const std::uintptr_t first = reinterpret_cast<std::uintptr_t>(rec);
+        const std::uintptr_t end = first + (size < kPrefetchBytes ? size : kPrefetchBytes);
+        for (std::uintptr_t at = (first | (kCacheLine - 1)) + 1; at < end; at += kCacheLine) {
+          __builtin_prefetch(reinterpret_cast<const void*>(at));
+        }
+      }
       if (claimed) {
         if (!mpsc_) return Bad("RecordSize", raw, "a committed size (claims are MPSC only)");
         if (size < layout::kRecordHeaderLength) return Bad("RecordSize", raw, "<= -24 for a claimed record");
@@ -746,6 +755,9 @@ class Reader {
     return f;
   }
   Status TryNext(Frame* out) { return Next(Deadline::Try(), out); }
+
+  static constexpr std::uint64_t kCacheLine = 64;
+  static constexpr std::uint64_t kPrefetchBytes = 512;  // what Next brings over ahead of the caller's reads
   Result<Frame> TryNext() { return Next(Deadline::Try()); }
 
   // Free every frame returned so far: ReleaseTo, zero the released bytes, store.sc(head), wake writers.
