@@ -127,6 +127,17 @@ class ChannelFaultTest {
             long allocated = mx.getThreadAllocatedBytes(tid) - before;
             assertTrue(allocated < 16 * 1024, allocated + " bytes allocated by the caller for " + calls + " calls");
             assertTrue(s.calls() >= 50_000);
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            for (int i = 0; i < 30_000; i++) { // callRawBefore: warm up, then measure
+                e.callBefore(c, 50_000 + i, deadline);
+            }
+            before = mx.getThreadAllocatedBytes(tid);
+            for (int i = 0; i < calls; i++) {
+                e.callBefore(c, 80_000 + i, deadline);
+            }
+            allocated = mx.getThreadAllocatedBytes(tid) - before;
+            assertTrue(allocated < 16 * 1024, allocated + " bytes allocated by the caller for " + calls + " calls to a deadline");
+            assertTrue(s.calls() >= 100_000);
         }
     }
 }

@@ -18,4 +18,13 @@ public final class EchoCalls {
             throw new AssertionError(e.getMessage());
         }
     }
+
+    /** The same call to an absolute System.nanoTime deadline (FrameClient.callRawBefore). */
+    public void callBefore(FrameClient c, long i, long deadlineNanoTime) {
+        try {
+            call.at(i).checkBefore(c, deadlineNanoTime);
+        } catch (PeerChannel.Failed e) {
+            throw new AssertionError(e.getMessage());
+        }
+    }
 }
