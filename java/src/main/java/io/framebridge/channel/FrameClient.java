@@ -555,9 +555,7 @@ public final class FrameClient implements AutoCloseable {
 
     /** Past the deadline and still pending: forget the call (a late response is dropped) and throw. */
     private void expireIfPast(Slot s, long now, long deadline) {
-        if (now - deadline >= 0 && s.state.get() == Slot.PENDING && s.state.compareAndSet(Slot.PENDING, Slot.FREE)) {
-            s.waiter = null;
-            s.parked = false;
+        if (now - deadline >= 0 && s.expire()) {
             throw new DeadlineExceededException("channel " + path + ": no response before the deadline");
         }
     }

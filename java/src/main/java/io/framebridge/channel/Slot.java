@@ -14,7 +14,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>States: FREE -> RESERVED (the caller writes {@code corr}, {@code waiter}) -> PENDING (request may be
  * on the ring) -> DELIVERING (a leader took it: copying, or reading it in place for its own call) -> DONE
- * (copy ready) -> FREE; PENDING -> FAILED (the connection died) -> FREE; PENDING -> FREE (deadline).
+ * (copy ready) -> FREE; PENDING -> FAILED (the connection died) -> FREE; PENDING -> RESERVED -> FREE
+ * (deadline, {@link #expire}).
  * Every transition out of PENDING is a CAS, so exactly one of "response", "deadline" and "death" wins.
  */
 final class Slot {
@@ -59,6 +60,21 @@ final class Slot {
         WAITER.setRelease(this, null);
         PARKED.setRelease(this, false);
         state.lazySet(FREE);
+    }
+
+    /**
+     * PENDING -> FREE for a call that gave up, by its own thread; false if the slot was no longer pending
+     * (delivered, delivering or failed). Held as RESERVED while waiter and parked are cleared: a slot already
+     * FREE could be taken by another caller, and the clearing would then land on that caller's fields (a
+     * lost wake-up: it would sleep until its park timed out). A late response finds it not PENDING and is
+     * dropped.
+     */
+    boolean expire() {
+        if (state.get() != PENDING || !state.compareAndSet(PENDING, RESERVED)) {
+            return false;
+        }
+        free();
+        return true;
     }
 
     private static final VarHandle WAITER;
