@@ -58,9 +58,13 @@ class SlotExpireTest {
         for (int t = 0; t < threads; t++) {
             ts[t] = new Thread(() -> {
                 Thread me = Thread.currentThread();
-                for (int n = 0; n < rounds && fail.get() == null; ) {
+                for (int n = 0, busy = 0; n < rounds && fail.get() == null; ) {
                     if (s.state.get() != Slot.FREE || !s.state.compareAndSet(Slot.FREE, Slot.RESERVED)) {
-                        Thread.onSpinWait();
+                        if ((++busy & 1023) == 0) {
+                            Thread.yield(); // the holder may be preempted: let it run on a busy machine
+                        } else {
+                            Thread.onSpinWait();
+                        }
                         continue;
                     }
                     s.pend(corr.incrementAndGet(), me);
