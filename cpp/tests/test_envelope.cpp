@@ -338,6 +338,42 @@ TEST(Envelope, QuickVerifyLeavesOtherPayloadsToTheVerifier) {
   EXPECT_FALSE(ty::VerifyEnvelope(q, v.size(), one).ok());
 }
 
+// Leaves non-zero bytes in the stack below the caller, where a callee's locals will lie.
+__attribute__((noinline)) void DirtyStack() {
+  volatile std::uint8_t junk[4096];
+  for (std::size_t k = 0; k < sizeof junk; ++k) junk[k] = 0xA5;
+}
+
+// A fill that writes nothing leaves the Raw bytes zero, as free ring space is: whether the envelope was
+// staged on the stack (small) or laid in place (large), no stale bytes reach the peer.
+TEST(Envelope, BuildEnvelopeFillThatWritesNothingCommitsZeros) {
+  fb::Segment seg = fbtest::MakeSegment(fbtest::OneRing(fb::RegionKind::kSPSC, 1 << 14));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  ty::FlatBuffersWriter fw(&*w);
+  ty::FlatBuffersReader rd;
+  int calls = 0;
+  for (std::size_t size : {std::size_t{32}, std::size_t{120}, std::size_t{400}}) {
+    DirtyStack();
+    ty::EnvelopeFields f;
+    f.kind = fr::Kind::Response;
+    f.correlation_id = 7;
+    f.raw = true;
+    f.raw_size = size;
+    ASSERT_TRUE(fw.BuildEnvelope(f, [&](std::uint8_t*) { ++calls; }, fb::Deadline::Try()).ok());
+    fb::Frame fr_;
+    ASSERT_TRUE(r->Next(fb::Deadline::Try(), &fr_).ok());
+    const fr::Envelope* e = nullptr;
+    ASSERT_TRUE(rd.Open(fr_, &e).ok());
+    const auto* d = e->payload_as_Raw()->data();
+    ASSERT_EQ(d->size(), size);
+    for (std::size_t k = 0; k < size; ++k) ASSERT_EQ(d->Get(static_cast<flatbuffers::uoffset_t>(k)), 0) << "byte " << k << " of " << size;
+    r->Release();
+  }
+  EXPECT_EQ(calls, 3);
+}
+
 // Through a ring: exactly the layout's size is committed, the payload is written by the fill function,
 // a reader verifies it; a throwing-free too-large envelope leaves no claim open.
 TEST(Envelope, BuildEnvelopeThroughARing) {
@@ -353,7 +389,7 @@ TEST(Envelope, BuildEnvelopeThroughARing) {
     f.kind = fr::Kind::Request;
     f.correlation_id = i + 1;
     f.raw = true;
-    f.raw_size = 8 + i % 100;
+    f.raw_size = 8 + i % 300;  // staged on the stack up to 256 bytes of envelope, laid in place beyond
     std::size_t committed = 0;
     ASSERT_TRUE(fw.BuildEnvelope(
                       f,

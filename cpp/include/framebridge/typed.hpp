@@ -20,6 +20,7 @@
 #ifndef FRAMEBRIDGE_TYPED_HPP
 #define FRAMEBRIDGE_TYPED_HPP
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <new>
@@ -245,7 +246,14 @@ class FlatBuffersWriter {
     Claimed c;
     Status st = w_->Claim(kTypeFlatBuffers, l.size, dl, &c);
     if (!st) return st.Wrap("claim envelope");
-    std::uint8_t* raw = LayEnvelope(c.data, l, f);
+    // A small envelope is laid out on the stack and copied in with the bytes that share the record's
+    // first cache line written last: the reader polls that line (it holds the size word), and each of
+    // its polls between two of our stores there takes the line away again; stored together just
+    // before the commit, the line is taken from the reader once.
+    alignas(16) std::uint8_t staged[kStagedEnvelope];
+    const bool stage = l.size <= kStagedEnvelope;
+    std::uint8_t* raw = LayEnvelope(stage ? staged : c.data, l, f);
+    if (raw != nullptr && stage) std::memset(raw, 0, f.raw_size);  // no stack bytes reach the ring
     if (raw != nullptr) {
 #if defined(__cpp_exceptions)
       try {
@@ -258,6 +266,13 @@ class FlatBuffersWriter {
       fill(raw);
 #endif
     }
+    if (stage) {
+      const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(c.data);
+      const std::uintptr_t line_end = ((at - layout::kRecordHeaderLength) | 63) + 1;  // the size word's line
+      const std::size_t k = line_end > at ? std::min<std::size_t>(l.size, line_end - at) : 0;
+      std::memcpy(c.data + k, staged + k, l.size - k);
+      std::memcpy(c.data, staged, k);
+    }
     st = w_->Commit(l.size);
     if (!st) return st;
     ++stats_.frames;
@@ -266,6 +281,9 @@ class FlatBuffersWriter {
     if (committed != nullptr) *committed = l.size;
     return Status::Ok();
   }
+
+  // Envelopes up to this size are laid out on the stack first (BuildEnvelope).
+  static constexpr std::size_t kStagedEnvelope = 256;
 
   const Stats& stats() const { return stats_; }
   std::size_t bound() const { return bound_; }
