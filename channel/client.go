@@ -87,6 +87,7 @@ type Client struct {
 	nextID   uint64
 	leading  bool    // a caller is reading the response ring
 	waitq    []*call // followers, newest last; stale entries are skipped
+	gateq    []*call // callers waiting at the gate for a solo call (solo.go)
 	free     []*call
 	deadErr  error
 	calls    uint64 // under mu
@@ -376,6 +377,7 @@ func (c *Client) die(err error) {
 			signal(cl)
 		}
 	}
+	c.wakeGateLocked()
 	c.mu.Unlock()
 	c.cancel()
 	// A leader in NextUntil or a writer in AwaitRelease watches c.dead:
@@ -415,7 +417,9 @@ func (c *Client) Call(ctx context.Context, req *Request, read func(*fb.Envelope)
 	if c.gate.CompareAndSwap(0, gateSolo) {
 		return c.callSolo(ctx, req, read)
 	}
-	c.enterGeneral()
+	if err := c.enterGeneral(ctx); err != nil {
+		return err
+	}
 	defer c.leaveGeneral()
 	return c.callGeneral(ctx, req, read)
 }

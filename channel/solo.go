@@ -2,6 +2,8 @@ package channel
 
 import (
 	"context"
+	"fmt"
+	"slices"
 
 	"github.com/framebridge/framebridge/frames/fb"
 )
@@ -25,13 +27,14 @@ const (
 )
 
 // enterGeneral counts the caller on the general path, after any solo call
-// has left.
-func (c *Client) enterGeneral() {
+// has left. A caller that has to wait for one waits until ctx is done or the
+// connection ends (a solo call's read callback can take as long as it likes).
+func (c *Client) enterGeneral(ctx context.Context) error {
 	for {
 		s := c.gate.Load()
 		if s&gateSolo == 0 {
 			if c.gate.CompareAndSwap(s, s+gateSlow) {
-				return
+				return nil
 			}
 			continue
 		}
@@ -41,13 +44,50 @@ func (c *Client) enterGeneral() {
 		// While a waiter is counted the gate is not 0: once the solo
 		// call leaves, none starts before we are in.
 		c.mu.Lock()
-		for c.gate.Load()&gateSolo != 0 {
-			c.idle.Wait()
+		if c.gate.Load()&gateSolo == 0 {
+			c.mu.Unlock()
+			c.gate.Add(gateSlow - gateWaiter)
+			return nil
 		}
+		w := c.newCallLocked() // for its wake channel
+		c.gateq = append(c.gateq, w)
+		dead := c.deadErr != nil
 		c.mu.Unlock()
-		c.gate.Add(gateSlow - gateWaiter)
-		return
+		if !dead {
+			select {
+			case <-w.wake:
+			case <-ctx.Done():
+			}
+		}
+		c.mu.Lock()
+		c.gateq = slices.DeleteFunc(c.gateq, func(q *call) bool { return q == w })
+		select { // a wake that raced with ctx
+		case <-w.wake:
+		default:
+		}
+		c.free = append(c.free, w)
+		solo, deadErr := c.gate.Load()&gateSolo != 0, c.deadErr
+		c.mu.Unlock()
+		if !solo {
+			c.gate.Add(gateSlow - gateWaiter)
+			return nil
+		}
+		c.gate.Add(-gateWaiter)
+		switch {
+		case deadErr != nil:
+			return deadErr
+		case ctx.Err() != nil:
+			return fmt.Errorf("channel call: waiting for the client's single caller: %w", ctx.Err())
+		}
 	}
+}
+
+// wakeGateLocked wakes the callers waiting at the gate (under mu).
+func (c *Client) wakeGateLocked() {
+	for _, w := range c.gateq {
+		signal(w)
+	}
+	c.gateq = c.gateq[:0]
 }
 
 // leaveGeneral undoes enterGeneral.
@@ -67,6 +107,7 @@ func (c *Client) leaveSolo() {
 	// Waiters: they look at the gate under mu.
 	c.mu.Lock()
 	c.gate.Add(-gateSolo)
+	c.wakeGateLocked()
 	c.idle.Broadcast()
 	c.mu.Unlock()
 }
@@ -94,7 +135,9 @@ func (c *Client) callSolo(ctx context.Context, req *Request, read func(*fb.Envel
 	if !c.sendSolo(req, id, dl) {
 		// Not sent: the general path waits for space (or fails fast).
 		c.leaveSolo()
-		c.enterGeneral()
+		if err := c.enterGeneral(ctx); err != nil {
+			return err
+		}
 		defer c.leaveGeneral()
 		return c.callGeneral(ctx, req, read)
 	}
@@ -113,14 +156,7 @@ func (c *Client) callSolo(ctx context.Context, req *Request, read func(*fb.Envel
 			return c.deadError()
 		}
 		if mine {
-			// Read in place; the frame stays held until the next call.
-			res, userPanic := c.readInPlace(read)
-			c.soloCalls.Add(1)
-			c.leaveSolo()
-			if userPanic != nil {
-				panic(userPanic) // the callback's own, now that the client is in order
-			}
-			return res
+			return c.readSolo(read)
 		}
 	}
 	// The call goes on as a general leader: lead sleeps, watches ctx and
@@ -131,6 +167,26 @@ func (c *Client) callSolo(ctx context.Context, req *Request, read func(*fb.Envel
 		return err
 	}
 	return c.await(ctx, cl, read)
+}
+
+// readSolo reads a solo call's response in place (the frame stays held
+// until the next call) and ends the call, also when read panics or calls
+// runtime.Goexit.
+func (c *Client) readSolo(read func(*fb.Envelope) error) error {
+	ended := false
+	defer func() {
+		if !ended { // Goexit: a panic is caught by readInPlace
+			c.leaveSolo()
+		}
+	}()
+	res, userPanic := c.readInPlace(read)
+	c.soloCalls.Add(1)
+	ended = true
+	c.leaveSolo()
+	if userPanic != nil {
+		panic(userPanic) // the callback's own, now that the client is in order
+	}
+	return res
 }
 
 // sendSolo builds and commits a solo call's request if the writer is free
@@ -180,8 +236,7 @@ func (c *Client) demoteSolo(id uint64) *call {
 	c.leading = true
 	// The solo call becomes one general caller; waiters (under mu) may come
 	// in with it.
-	if c.gate.Add(gateSlow-gateSolo)&(gateSlow-gateWaiter) != 0 {
-		c.idle.Broadcast()
-	}
+	c.gate.Add(gateSlow - gateSolo)
+	c.wakeGateLocked()
 	return cl
 }
