@@ -807,26 +807,7 @@ func (c *Client) lead(ctx context.Context, cl *call, read func(*fb.Envelope) err
 			return true, c.deadError()
 		}
 		if mine {
-			// Read in place; the frame stays held until the next leader
-			// releases it. Then resign, unregister and free under one lock
-			// (only this goroutine removes its own call: no lookup needed).
-			res, userPanic := c.readInPlace(read)
-			c.mu.Lock()
-			c.removeLocked(cl)
-			c.calls++
-			if c.npending > 0 {
-				// Others wait: the server may need this space for their
-				// responses while no caller leads (all of them sending).
-				c.releaseHeld()
-			}
-			c.leading = false
-			c.handoffLocked()
-			c.freeLocked(cl)
-			c.mu.Unlock()
-			if userPanic != nil {
-				panic(userPanic) // the callback's own, now that the client is in order
-			}
-			return true, res
+			return true, c.readLed(cl, read)
 		}
 		if ctx.Err() != nil || c.dead.Load() {
 			c.releaseHeld()
@@ -834,6 +815,34 @@ func (c *Client) lead(ctx context.Context, cl *call, read func(*fb.Envelope) err
 			return true, c.leadErr(ctx, cl, ctx.Err())
 		}
 	}
+}
+
+// readLed reads the leader's own response in place; the frame stays held
+// until the next leader releases it. Then it resigns, unregisters and frees
+// the call under one lock (only this goroutine removes its own call: no
+// lookup needed), also when read panics or calls runtime.Goexit.
+func (c *Client) readLed(cl *call, read func(*fb.Envelope) error) error {
+	var res error
+	var userPanic any
+	defer func() {
+		c.mu.Lock()
+		c.removeLocked(cl)
+		c.calls++
+		if c.npending > 0 {
+			// Others wait: the server may need this space for their
+			// responses while no caller leads (all of them sending).
+			c.releaseHeld()
+		}
+		c.leading = false
+		c.handoffLocked()
+		c.freeLocked(cl)
+		c.mu.Unlock()
+		if userPanic != nil {
+			panic(userPanic) // the callback's own, now that the client is in order
+		}
+	}()
+	res, userPanic = c.readInPlace(read)
+	return res
 }
 
 // releaseHeld releases the response frames leaders have read (leader only).

@@ -3,6 +3,7 @@ package channel_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -294,12 +295,19 @@ func TestCloseWakesACallerWaitingAtTheGate(t *testing.T) {
 	}
 }
 
-// A read callback that calls runtime.Goexit (t.FailNow does) ends its solo
-// call without leaving the client held. (On the general path a leader's
-// Goexit still leaves the client unable to Close: see the issue notes.)
+// A read callback that calls runtime.Goexit (t.FailNow does) ends its call
+// without leaving the client held, whether the call stayed solo (a long
+// spin) or went on as a general leader (no spin: it sleeps at once). The
+// test's cleanup Closes the client, which waits for every call to leave.
 func TestAReadCallbackCallingGoexitLeavesTheClientUsable(t *testing.T) {
+	for _, spin := range []time.Duration{time.Hour, -1} {
+		t.Run(fmt.Sprintf("spin %v", spin), func(t *testing.T) { goexitInReadCallback(t, spin) })
+	}
+}
+
+func goexitInReadCallback(t *testing.T, spin time.Duration) {
 	s := startServer(t, echo, channel.ListenOptions{})
-	c := dial(t, s.path, channel.DialOptions{Spin: time.Hour}) // the call stays solo
+	c := dial(t, s.path, channel.DialOptions{Spin: spin})
 	exited := make(chan struct{})
 	go func() {
 		defer close(exited)
@@ -313,5 +321,12 @@ func TestAReadCallbackCallingGoexitLeavesTheClientUsable(t *testing.T) {
 	defer cancel()
 	if err := echoCall(ctx, c, 2, []byte("after")); err != nil {
 		t.Fatalf("call after a Goexit in a read callback: %v", err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return within 10 s after a Goexit in a read callback")
 	}
 }
