@@ -20,14 +20,7 @@ import (
 // A caller that comes while a solo call waits for its response waits at the
 // gate, and goes on when the solo call ends.
 func TestACallerWaitsAtTheGateForASoloCall(t *testing.T) {
-	release := make(chan struct{})
-	h := func(ctx context.Context, req *fb.Envelope, reply *channel.Reply) error {
-		if string(channel.RawData(req)) == "hold" {
-			<-release
-		}
-		return echo(ctx, req, reply)
-	}
-	s := startServer(t, h, channel.ListenOptions{Workers: 2})  // the server could answer "second" at once
+	s, release := holdServer(t)                                // two workers: "second" could be answered at once
 	c := dial(t, s.path, channel.DialOptions{Spin: time.Hour}) // the solo call spins, never demoted
 	held := make(chan error, 1)
 	go func() { held <- echoCall(context.Background(), c, 1, []byte("hold")) }()
@@ -41,13 +34,8 @@ func TestACallerWaitsAtTheGateForASoloCall(t *testing.T) {
 	}
 	close(release)
 	for name, ch := range map[string]chan error{"held": held, "second": second} {
-		select {
-		case err := <-ch:
-			if err != nil {
-				t.Fatalf("%s call: %v", name, err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("the %s call did not end within 10 s of the release", name)
+		if err := ended(t, ch, "the "+name+" call, after the release"); err != nil {
+			t.Fatalf("%s call: %v", name, err)
 		}
 	}
 	if got := c.Stats().Calls; got != 2 {
@@ -129,13 +117,8 @@ func TestAReadCallbackMaySend(t *testing.T) {
 			return c.Send(context.Background(), &channel.Request{Raw: []byte("noted " + string(channel.RawData(env)))})
 		})
 	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Send from a read callback did not return in 10 s")
+	if err := ended(t, done, "a call whose read callback Sends"); err != nil {
+		t.Fatal(err)
 	}
 	if got := <-notes; got != "noted ask" {
 		t.Fatalf("server got one-way %q, want %q", got, "noted ask")
@@ -165,34 +148,32 @@ func TestASoloCallOutlastingTheSpinSleepsAndGetsItsResponse(t *testing.T) {
 // the call fails with ErrClosed and Close returns once the caller has left
 // the rings (teardown unmapping them under a spinning caller would crash).
 func TestCloseWhileASoloCallSpins(t *testing.T) {
-	release := make(chan struct{})
-	h := func(ctx context.Context, req *fb.Envelope, reply *channel.Reply) error {
-		<-release
-		return echo(ctx, req, reply)
-	}
-	s := startServer(t, h, channel.ListenOptions{})
+	s, release := holdServer(t)
 	defer close(release)
 	c := dial(t, s.path, channel.DialOptions{Spin: time.Hour})
 	done := make(chan error, 1)
-	go func() { done <- c.Call(context.Background(), &channel.Request{Raw: []byte("hang")}, nil) }()
+	go func() { done <- c.Call(context.Background(), &channel.Request{Raw: []byte("hold")}, nil) }()
 	time.Sleep(50 * time.Millisecond) // the call is spinning
 	closed := make(chan error, 1)
 	go func() { closed <- c.Close() }()
-	select {
-	case err := <-done:
-		if !errors.Is(err, channel.ErrClosed) {
-			t.Fatalf("call: %v, want ErrClosed", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the spinning call did not end within 10 s of Close")
+	if err := ended(t, done, "the spinning call, after Close"); !errors.Is(err, channel.ErrClosed) {
+		t.Fatalf("call: %v, want ErrClosed", err)
 	}
-	select {
-	case <-closed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close did not return within 10 s")
-	}
+	ended(t, closed, "Close")
 	if err := echoCall(context.Background(), c, 1, []byte("after")); !errors.Is(err, channel.ErrClosed) {
 		t.Fatalf("call after Close: %v, want ErrClosed", err)
+	}
+}
+
+// ended waits for what's result, failing the test if it takes over 10 s.
+func ended(t *testing.T, ch <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not end within 10 s", what)
+		return nil
 	}
 }
 
@@ -243,13 +224,8 @@ func TestACallFromAReadCallbackEndsWithItsDeadline(t *testing.T) {
 			return echoCall(ctx, c, 2, []byte("inner"))
 		})
 	}()
-	select {
-	case err := <-done:
-		if !isDeadline(err) {
-			t.Fatalf("outer call: %v, want the inner call's deadline error", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a call from a read callback did not end within 10 s of its 100 ms deadline")
+	if err := ended(t, done, "a call whose read callback calls with a 100 ms deadline"); !isDeadline(err) {
+		t.Fatalf("outer call: %v, want the inner call's deadline error", err)
 	}
 	if err := echoCall(context.Background(), c, 3, []byte("after")); err != nil {
 		t.Fatal(err)
@@ -276,23 +252,14 @@ func TestCloseWakesACallerWaitingAtTheGate(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // the second call waits at the gate
 	closed := make(chan error, 1)
 	go func() { closed <- c.Close() }()
-	select {
-	case err := <-waiting:
-		if !errors.Is(err, channel.ErrClosed) {
-			t.Fatalf("waiting call: %v, want ErrClosed", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the call waiting at the gate did not end within 10 s of Close")
+	if err := ended(t, waiting, "the call waiting at the gate, after Close"); !errors.Is(err, channel.ErrClosed) {
+		t.Fatalf("waiting call: %v, want ErrClosed", err)
 	}
 	close(leaveRead)
 	if err := <-held; err != nil {
 		t.Fatalf("the solo call, answered before Close: %v", err)
 	}
-	select {
-	case <-closed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close did not return within 10 s of the read callback's end")
-	}
+	ended(t, closed, "Close, after the read callback's end")
 }
 
 // A read callback that calls runtime.Goexit (t.FailNow does) ends its call
@@ -324,9 +291,5 @@ func goexitInReadCallback(t *testing.T, spin time.Duration) {
 	}
 	closed := make(chan error, 1)
 	go func() { closed <- c.Close() }()
-	select {
-	case <-closed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close did not return within 10 s after a Goexit in a read callback")
-	}
+	ended(t, closed, "Close, after a Goexit in a read callback")
 }
