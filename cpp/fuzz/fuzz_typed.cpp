@@ -87,11 +87,14 @@ void CheckQuick(const std::vector<std::uint8_t>& frame) {
   std::vector<std::uint64_t> a(frame.size() / 8 + 1);
   if (!frame.empty()) std::memcpy(a.data(), frame.data(), frame.size());
   const auto* p = reinterpret_cast<const std::uint8_t*>(a.data());
-  if (ty::QuickVerifyEnvelope(p, frame.size()) &&
-      !(frame.size() >= 8 && frame.size() < FLATBUFFERS_MAX_BUFFER_SIZE &&
-        ty::VerifyBuffer<framebridge::frames::Envelope>(p, frame.size(), ty::kFileIdentifier).ok())) {
-    __builtin_trap();
-  }
+  const bool slow = frame.size() >= 8 && frame.size() < FLATBUFFERS_MAX_BUFFER_SIZE &&
+                    ty::VerifyBuffer<framebridge::frames::Envelope>(p, frame.size(), ty::kFileIdentifier).ok();
+  if (ty::QuickVerifyEnvelope(p, frame.size()) && !slow) __builtin_trap();
+  // An EnvelopeShape remembers the last input's shape: what it takes for that shape, and what
+  // VerifyEnvelope through it accepts, the Verifier accepts.
+  static ty::EnvelopeShape shape;
+  if (shape.Same(p, frame.size()) && !slow) __builtin_trap();
+  if (frame.size() >= 8 && ty::VerifyEnvelope(p, frame.size(), &shape).ok() != slow) __builtin_trap();
 }
 
 }  // namespace

@@ -184,9 +184,8 @@ void Service(const ch::Request& rq, ch::Responder& r) {
   }
   const std::uint8_t* d = nullptr;
   std::size_t n = 0;
-  if (e->payload_type() == fr::Payload::Raw && e->payload_as_Raw()->data() != nullptr) {
-    d = e->payload_as_Raw()->data()->data();
-    n = e->payload_as_Raw()->data()->size();
+  if (const fr::Raw* raw = e->payload_as_Raw()) {  // each accessor walks the vtable: once each
+    if (const flatbuffers::Vector<std::uint8_t>* v = raw->data()) d = v->data(), n = v->size();
   }
   if (StartsWith(d, n, "sleep:")) {
     const long long ms = Arg(d, n, 6);

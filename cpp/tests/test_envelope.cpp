@@ -219,9 +219,12 @@ bool SlowOk(const std::uint8_t* p, std::size_t n) { return ty::VerifyBuffer<fr::
 // accepts, and VerifyEnvelope (quick, then the Verifier) says what the Verifier says. Counts quick
 // acceptances and Verifier acceptances.
 struct Tally {
-  std::size_t quick = 0, slow = 0, cases = 0;
+  std::size_t quick = 0, slow = 0, cases = 0, same = 0;
 };
-void Agree(const std::vector<std::uint8_t>& v, std::size_t n, Tally* t, const std::string& what) {
+// With base (the shape an EnvelopeShape learned from the unmutated buffer): VerifyEnvelope through a copy
+// of it says what the Verifier says too, and whatever it finds of the same shape the Verifier accepts.
+void Agree(const std::vector<std::uint8_t>& v, std::size_t n, Tally* t, const std::string& what,
+           const ty::EnvelopeShape* base = nullptr) {
   std::vector<std::uint64_t> a((v.size() + 7) / 8 + 1, 0);
   std::memcpy(a.data(), v.data(), v.size());
   const auto* p = reinterpret_cast<const std::uint8_t*>(a.data());
@@ -233,18 +236,32 @@ void Agree(const std::vector<std::uint8_t>& v, std::size_t n, Tally* t, const st
     ASSERT_TRUE(slow) << what << ": QuickVerifyEnvelope accepted what the Verifier refuses";
   }
   ASSERT_EQ(ty::VerifyEnvelope(p, n).ok(), slow) << what;
+  if (base != nullptr) {
+    if (base->Same(p, n)) {
+      ++t->same;
+      ASSERT_TRUE(slow) << what << ": EnvelopeShape took for its shape what the Verifier refuses";
+    }
+    ty::EnvelopeShape s = *base;
+    ASSERT_EQ(ty::VerifyEnvelope(p, n, &s).ok(), slow) << what << " (through a shape)";
+    ASSERT_EQ(ty::VerifyEnvelope(p, n, &s).ok(), slow) << what << " (through the shape it left)";
+  }
 }
 
 // Mutations of one envelope: each byte xored with several patterns, each 2-aligned word overwritten with
 // values that send offsets and lengths elsewhere, every truncation, and a longer buffer.
 void AgreeMutated(const std::vector<std::uint8_t>& v, std::mt19937_64& rng, Tally* t, const std::string& what) {
-  Agree(v, v.size(), t, what);
+  std::vector<std::uint64_t> a((v.size() + 7) / 8 + 1, 0);
+  std::memcpy(a.data(), v.data(), v.size());
+  static ty::EnvelopeShape base;  // large: not on the stack
+  base.Reset();
+  (void)base.Verify(reinterpret_cast<const std::uint8_t*>(a.data()), v.size());
+  Agree(v, v.size(), t, what, &base);
   for (std::size_t i = 0; i < v.size(); ++i) {
     for (std::uint8_t x : {std::uint8_t{1}, std::uint8_t{2}, std::uint8_t{4}, std::uint8_t{8}, std::uint8_t{0x10},
                            std::uint8_t{0x80}, std::uint8_t{0xFF}, static_cast<std::uint8_t>(rng() | 1)}) {
       std::vector<std::uint8_t> m = v;
       m[i] ^= x;
-      Agree(m, m.size(), t, what + " byte " + std::to_string(i) + " ^ " + std::to_string(x));
+      Agree(m, m.size(), t, what + " byte " + std::to_string(i) + " ^ " + std::to_string(x), &base);
       if (::testing::Test::HasFatalFailure()) return;
     }
   }
@@ -254,17 +271,17 @@ void AgreeMutated(const std::vector<std::uint8_t>& v, std::mt19937_64& rng, Tall
                             static_cast<std::uint32_t>(v.size() - i), static_cast<std::uint32_t>(i)}) {
       std::vector<std::uint8_t> m = v;
       std::memcpy(m.data() + i, &w, 4);
-      Agree(m, m.size(), t, what + " word at " + std::to_string(i) + " = " + std::to_string(w));
+      Agree(m, m.size(), t, what + " word at " + std::to_string(i) + " = " + std::to_string(w), &base);
       if (::testing::Test::HasFatalFailure()) return;
     }
   }
   for (std::size_t n = 0; n < v.size(); ++n) {
-    Agree(v, n, t, what + " truncated to " + std::to_string(n));
+    Agree(v, n, t, what + " truncated to " + std::to_string(n), &base);
     if (::testing::Test::HasFatalFailure()) return;
   }
   std::vector<std::uint8_t> longer = v;
   longer.resize(v.size() + 40, 0xAB);
-  Agree(longer, longer.size(), t, what + " with 40 bytes more");
+  Agree(longer, longer.size(), t, what + " with 40 bytes more", &base);
 }
 
 }  // namespace
@@ -311,6 +328,8 @@ TEST(Envelope, QuickVerifyAcceptsOnlyWhatTheVerifierAccepts) {
   EXPECT_GT(t.quick, t.cases / 10);
   EXPECT_LT(t.slow, t.cases);
   EXPECT_GT(t.quick * 10, t.slow * 9) << "quick " << t.quick << " of " << t.slow << " valid";
+  // Mutations of values (payload bytes, scalars) kept the shape and were taken by comparison.
+  EXPECT_GT(t.same, t.cases / 20) << "same shape " << t.same << " of " << t.cases;
 }
 
 // Other payload types are left to the Verifier (VerifyEnvelope still accepts them).
@@ -424,4 +443,54 @@ TEST(Envelope, BuildEnvelopeThroughARing) {
   EXPECT_EQ(fw.BuildEnvelope(big, [&](std::uint8_t*) { called = true; }, fb::Deadline::Try()).code(), fb::Errc::kTooLarge);
   big.raw_size = 10;
   EXPECT_TRUE(fw.BuildEnvelope(big, [&](std::uint8_t* d) { std::memset(d, 1, 10); }, fb::Deadline::Try()).ok());
+}
+
+// BuildEnvelope's template (message- and trace-less envelopes of up to 256 bytes): whatever the order of
+// shapes (scalars present or zero, Raw or none, payload sizes, a message or trace in between), each
+// committed frame holds exactly the bytes LayEnvelope gives its fields, and a fill that writes nothing
+// after one that wrote commits zeros, not the previous payload.
+TEST(Envelope, BuildEnvelopeTemplateCommitsTheLayoutsBytes) {
+  fb::Segment seg = fbtest::MakeSegment(fbtest::OneRing(fb::RegionKind::kSPSC, 1 << 14));
+  auto w = seg.Writer("r");
+  auto r = seg.Reader("r");
+  ASSERT_TRUE(w.ok() && r.ok());
+  ty::FlatBuffersWriter fw(&*w);
+  std::mt19937_64 rng(42);
+  const char* parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  for (int i = 0; i < 20000; ++i) {
+    const std::uint64_t x = rng();
+    ty::EnvelopeFields f;
+    // Few shapes, so most calls find the template laid; values change on every call.
+    if (x & 1) f.sequence = rng() | 1;
+    if (x & 2) f.status = static_cast<std::int32_t>(rng() | 1);
+    if (x & 4) f.correlation_id = rng() | 1;
+    if (x & 8) f.deadline_unix_nano = static_cast<std::int64_t>(rng() >> 1) | 1;
+    if (x & 16) f.kind = (x & 32) ? fr::Kind::Response : fr::Kind::Request;
+    if (x & 64) {
+      f.raw = true;
+      static const std::size_t sizes[] = {0, 1, 7, 64, 100, 200, 256};
+      f.raw_size = sizes[(x >> 8) % 7];
+    }
+    if ((x >> 12) % 16 == 0) f.status_message = {"why", 3};
+    if ((x >> 16) % 16 == 0) {
+      f.trace = true;
+      f.traceparent = {parent, std::strlen(parent)};
+    }
+    const bool writes = ((x >> 20) & 3) != 0;
+    std::vector<std::uint8_t> payload(f.raw_size, 0);
+    if (writes) {
+      for (auto& b : payload) b = static_cast<std::uint8_t>(rng() | 1);
+    }
+    ASSERT_TRUE(fw.BuildEnvelope(
+                      f, [&](std::uint8_t* d) { if (writes && !payload.empty()) std::memcpy(d, payload.data(), payload.size()); },
+                      fb::Deadline::Try())
+                    .ok());
+    const std::vector<std::uint8_t> want = ty::EncodeEnvelope(f, payload.data());
+    fb::Frame fr_;
+    ASSERT_TRUE(r->Next(fb::Deadline::Try(), &fr_).ok());
+    ASSERT_EQ(fr_.size, want.size()) << "call " << i;
+    ASSERT_EQ(std::memcmp(fr_.data, want.data(), want.size()), 0) << "call " << i;
+    r->Release();
+  }
+  EXPECT_EQ(fw.stats().frames, 20000u);
 }

@@ -137,14 +137,15 @@ inline void WakeRing(unsigned char* ring, std::size_t signal_off) {
   sys::FutexWakeAll(ring + signal_off);
 }
 
-// Copy a frame's payload into buf (reused) and verify it as an Envelope; *env receives the root.
+// Copy a frame's payload into buf (reused) and verify it as an Envelope; *env receives the root. With a
+// shape, the copy is verified against the shape of the last envelope verified through it first.
 inline Status CopyAndVerify(const std::uint8_t* data, std::size_t n, typed::detail::Buffer* buf,
-                            const frames::Envelope** env) {
+                            const frames::Envelope** env, typed::EnvelopeShape* shape = nullptr) {
   *env = nullptr;
   if (n < 8) return Status::Error(Errc::kCorrupt, "envelope of %zu bytes: too short", n);
   std::uint8_t* p = buf->Get(n);
   std::memcpy(p, data, n);
-  Status st = typed::VerifyEnvelope(p, n);
+  Status st = shape != nullptr ? typed::VerifyEnvelope(p, n, shape) : typed::VerifyEnvelope(p, n);
   if (!st) return st;
   *env = flatbuffers::GetRoot<frames::Envelope>(p);
   return Status::Ok();

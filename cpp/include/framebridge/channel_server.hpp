@@ -181,7 +181,9 @@ class Responder {
 
  private:
   friend class Server;
-  Responder(Server* s, detail::Conn* c, const Request* r, bool one_way) : srv_(s), c_(c), req_(r), one_way_(one_way) {}
+  // corr and udl: the request's correlation id and deadline_unix_nano, read from its envelope once.
+  Responder(Server* s, detail::Conn* c, const Request* r, bool one_way, std::uint64_t corr, std::int64_t udl)
+      : srv_(s), c_(c), req_(r), corr_(corr), udl_(udl), one_way_(one_way) {}
 
   // Build's Message through the builder.
   template <class Build>
@@ -196,6 +198,8 @@ class Responder {
   Server* srv_;
   detail::Conn* c_;
   const Request* req_;
+  std::uint64_t corr_;
+  std::int64_t udl_;
   bool one_way_;
   bool replied_ = false;
 };
@@ -550,6 +554,7 @@ class Server {
 
   void ReadLoop(detail::Conn* c) {
     typed::detail::Buffer buf;
+    typed::EnvelopeShape shape;  // requests of one shape are checked against it, not verified again
     while (!c->dead.load(std::memory_order_acquire)) {
       Frame f;
       Status st = c->reader.Next(Deadline::Never(), &f);
@@ -566,7 +571,7 @@ class Server {
         return;
       }
       const frames::Envelope* env = nullptr;
-      st = detail::CopyAndVerify(f.data, f.size, &buf, &env);
+      st = detail::CopyAndVerify(f.data, f.size, &buf, &env, &shape);
       const std::size_t n = f.size;
       if (!st) {
         c->reader.Release();
@@ -578,7 +583,8 @@ class Server {
         Protocol(c, "protocol error: request envelope of kind %s", frames::EnumNameKind(k));
         return;
       }
-      if (k == frames::Kind::Request && env->correlation_id() == 0) {
+      const std::uint64_t corr = env->correlation_id();
+      if (k == frames::Kind::Request && corr == 0) {
         Protocol(c, "protocol error: %s with correlation id 0", "Request");
         return;
       }
@@ -595,7 +601,7 @@ class Server {
         // for them; after the response it costs the caller nothing. (A slow inline handler holds one
         // request's space meanwhile; the connection reads nothing more until it returns anyway.)
         c->calls.store(c->calls.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        Handle(c, env, dl, k == frames::Kind::OneWay);
+        Handle(c, env, dl, k == frames::Kind::OneWay, corr, udl);
         c->reader.Release();
         c->writer.PrefetchNext();  // while we wait for the next request
       } else {
@@ -605,12 +611,13 @@ class Server {
     }
   }
 
-  void Handle(detail::Conn* c, const frames::Envelope* env, Deadline dl, bool one_way) {
+  void Handle(detail::Conn* c, const frames::Envelope* env, Deadline dl, bool one_way, std::uint64_t corr,
+              std::int64_t udl) {
     Request req;
     req.envelope = env;
     req.deadline = dl;
     req.generation = c->generation;
-    Responder r(this, c, &req, one_way);
+    Responder r(this, c, &req, one_way, corr, udl);
 #if defined(__cpp_exceptions)
     try {
       handler_(req, r);
@@ -666,7 +673,8 @@ class Server {
       q_cv_.notify_all();
       if (!c->dead.load()) {
         n_calls_.fetch_add(1, std::memory_order_relaxed);
-        Handle(c, flatbuffers::GetRoot<frames::Envelope>(mine.Get(0)), dl, one_way);
+        const frames::Envelope* env = flatbuffers::GetRoot<frames::Envelope>(mine.Get(0));
+        Handle(c, env, dl, one_way, env->correlation_id(), env->deadline_unix_nano());
       }
       c->outstanding.fetch_sub(1);
     }
@@ -708,8 +716,7 @@ Status Responder::Send(std::int32_t status, const char* message, Build& build) {
       m.trace = frames::CreateTraceContext(b, tp, ts);
     }
     auto msg = message != nullptr && message[0] != 0 ? b.CreateString(message) : 0;
-    return detail::FinishEnvelope(b, m, frames::Kind::Response, rq->correlation_id(), rq->deadline_unix_nano(), status,
-                                  msg);
+    return detail::FinishEnvelope(b, m, frames::Kind::Response, corr_, udl_, status, msg);
   };
   auto emit = [&] { return c_->fw.Build(full, Deadline::Try()); };
   return SendWith(emit);
@@ -721,8 +728,8 @@ Status Responder::SendLaid(std::int32_t status, const char* message, const RawMe
   typed::EnvelopeFields f;
   f.status = status;
   f.kind = frames::Kind::Response;
-  f.correlation_id = rq->correlation_id();
-  f.deadline_unix_nano = rq->deadline_unix_nano();
+  f.correlation_id = corr_;
+  f.deadline_unix_nano = udl_;
   if (message != nullptr && message[0] != 0) f.status_message = {message, std::strlen(message)};
   if (m != nullptr) {
     f.sequence = m->sequence;
@@ -748,8 +755,7 @@ Status Responder::SendWith(Emit& emit) {
   replied_ = true;
   if (one_way_) return Status::Ok();  // OneWay: no response is sent
   detail::Conn* c = c_;
-  const std::int64_t udl = req_->envelope->deadline_unix_nano();
-  if (udl > 0 && sys::RealtimeNanos() > udl) {
+  if (udl_ > 0 && sys::RealtimeNanos() > udl_) {
     srv_->n_expired_resp_.fetch_add(1, std::memory_order_relaxed);
     return Status::Error(Errc::kTimeout, "reply: the request's deadline passed; response dropped");
   }

@@ -28,10 +28,17 @@ constexpr unsigned kQuickVerifyDepth = 2, kQuickVerifyTables = 3;
 
 namespace detail {
 
-// The Verifier's bounds and alignment checks over one buffer, and little-endian loads.
+// No record of what a verification reads (QuickVerifyEnvelope).
+struct NoReads {
+  void operator()(std::size_t, std::size_t) const {}
+};
+
+// The Verifier's bounds and alignment checks over one buffer, and little-endian loads. Every byte it
+// loads is reported to reads(at, len) first (EnvelopeShape records them; NoReads compiles to nothing).
+template <class Reads = NoReads>
 class QuickVerifier {
  public:
-  QuickVerifier(const std::uint8_t* b, std::size_t n) : b_(b), n_(n) {}
+  QuickVerifier(const std::uint8_t* b, std::size_t n, Reads reads = Reads()) : b_(b), n_(n), reads_(reads) {}
 
   // Verify(elem, len).
   bool In(std::size_t at, std::size_t len) const { return len < n_ && at <= n_ - len; }
@@ -39,7 +46,10 @@ class QuickVerifier {
   bool Scalar(std::size_t at, std::size_t size) const { return (at & (size - 1)) == 0 && In(at, size); }
   std::uint16_t U16(std::size_t at) const { return Load<std::uint16_t>(at); }
   std::uint32_t U32(std::size_t at) const { return Load<std::uint32_t>(at); }
-  std::uint8_t U8(std::size_t at) const { return b_[at]; }
+  std::uint8_t U8(std::size_t at) const {
+    reads_(at, 1);
+    return b_[at];
+  }
 
   // VerifyTableStart(t): *vt receives the vtable's position, *vsize its size.
   bool TableStart(std::size_t t, std::size_t* vt, std::size_t* vsize) const {
@@ -70,7 +80,7 @@ class QuickVerifier {
     const std::size_t len = U32(v);
     if (len >= FLATBUFFERS_MAX_BUFFER_SIZE) return false;
     if (!In(v, 4 + len)) return false;
-    return !string || (In(v + 4 + len, 1) && b_[v + 4 + len] == 0);
+    return !string || (In(v + 4 + len, 1) && U8(v + 4 + len) == 0);
   }
   // A table field holding a uoffset to a string: absent, or a valid string.
   bool StringField(std::size_t t, std::size_t off) const {
@@ -81,12 +91,14 @@ class QuickVerifier {
  private:
   template <class T>
   T Load(std::size_t at) const {
+    reads_(at, sizeof(T));
     T x;
     std::memcpy(&x, b_ + at, sizeof x);
     return flatbuffers::EndianScalar(x);
   }
   const std::uint8_t* b_;
   std::size_t n_;
+  Reads reads_;
 };
 
 }  // namespace detail
@@ -94,15 +106,18 @@ class QuickVerifier {
 // Whether b[0, n) is an Envelope with identifier FRB1 that flatbuffers::Verifier accepts, checked
 // directly for payload types NONE and Raw. False: another payload type, or invalid (the caller asks the
 // Verifier). Needs VerifyLimits of at least kQuickVerifyDepth and kQuickVerifyTables (the caller checks).
-// b must not change during the call (verify a private copy).
-inline bool QuickVerifyEnvelope(const std::uint8_t* b, std::size_t n) {
+// b must not change during the call (verify a private copy). reads(at, len) is told of every byte range
+// the verification loads, before it loads it: its outcome depends on n and those bytes alone.
+template <class Reads = detail::NoReads>
+inline bool QuickVerifyEnvelope(const std::uint8_t* b, std::size_t n, Reads reads = Reads()) {
   using E = frames::Envelope;
   constexpr std::uint8_t kNone = static_cast<std::uint8_t>(frames::Payload::NONE);
   constexpr std::uint8_t kRaw = static_cast<std::uint8_t>(frames::Payload::Raw);
   // VerifyBufferFromStart: minimum size, identifier, root offset (n < 2^31 keeps every sum below in range).
   if (n < 12 || n >= FLATBUFFERS_MAX_BUFFER_SIZE) return false;
+  reads(4, 4);
   if (std::memcmp(b + 4, frames::EnvelopeIdentifier(), 4) != 0) return false;
-  const detail::QuickVerifier v(b, n);
+  const detail::QuickVerifier<Reads> v(b, n, reads);
   std::size_t t = 0, vt = 0, vs = 0;
   if (!v.Offset(0, &t) || !v.TableStart(t, &vt, &vs)) return false;
   // Envelope's fields, as its Verify checks them.

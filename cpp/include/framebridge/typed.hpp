@@ -27,6 +27,7 @@
 
 #include "flatbuffers/flatbuffers.h"
 #include "framebridge/envelope.hpp"
+#include "framebridge/envelope_shape.hpp"
 #include "framebridge/envelope_verify.hpp"
 #include "framebridge/frames/frame_generated.h"
 #include "framebridge/ring.hpp"
@@ -235,51 +236,38 @@ class FlatBuffersWriter {
   // Lay out the Envelope `f` by hand (envelope.hpp: no builder, no gap) in a claim of exactly its size
   // and commit it. With f.raw, fill(std::uint8_t* dst) writes the Raw payload's f.raw_size bytes into the
   // claim first (it is not called otherwise; if it throws, the claim is aborted). Waits for space until dl.
+  //
+  // Envelopes of up to kStagedEnvelope bytes are staged off-ring. One without status message or trace
+  // (a channel's usual response) is staged in this writer's template: the bytes of the last such shape
+  // (which scalars are present, Raw and its size) laid out once, so that the next envelope of the same
+  // shape only stores its scalars and payload there (the layout depends on the shape alone, so the
+  // bytes are those LayEnvelope would write).
   template <class Fill>
   Status BuildEnvelope(const EnvelopeFields& f, Fill&& fill, Deadline dl = Deadline::Never(),
                        std::size_t* committed = nullptr) {
-    const EnvelopeLayout l(f);
-    if (!l.ok || l.size > w_->max_payload()) {
-      return Status::Error(Errc::kTooLarge, "envelope of %zu bytes exceeds the ring's MaxPayload %zu",
-                           l.ok ? l.size : l.end, w_->max_payload());
-    }
-    Claimed c;
-    Status st = w_->Claim(kTypeFlatBuffers, l.size, dl, &c);
-    if (!st) return st.Wrap("claim envelope");
-    // A small envelope is laid out on the stack and copied in with the bytes that share the record's
-    // first cache line written last: the reader polls that line (it holds the size word), and each of
-    // its polls between two of our stores there takes the line away again; stored together just
-    // before the commit, the line is taken from the reader once.
-    alignas(16) std::uint8_t staged[kStagedEnvelope];
-    const bool stage = l.size <= kStagedEnvelope;
-    std::uint8_t* raw = LayEnvelope(stage ? staged : c.data, l, f);
-    if (raw != nullptr && stage) std::memset(raw, 0, f.raw_size);  // no stack bytes reach the ring
-    if (raw != nullptr) {
-#if defined(__cpp_exceptions)
-      try {
-        fill(raw);
-      } catch (...) {
-        (void)w_->Abort();
-        throw;
+    if (!f.status_message.present() && !f.trace && (!f.raw || f.raw_size <= kStagedEnvelope)) {
+      const std::uint64_t key = ShapeKey(f);
+      if (key != tmpl_.key) {
+        const EnvelopeLayout l(f);
+        if (l.size > kStagedEnvelope) return LayAndCommit(f, fill, dl, committed, l);
+        tmpl_.key = ~std::uint64_t{0};  // invalid until laid
+        (void)LayEnvelope(tmpl_.bytes, l, f);
+        namespace ef = envelope_field;
+        tmpl_.status = static_cast<std::uint16_t>(l.at[ef::kStatus] != 0 ? l.p + l.at[ef::kStatus] : 0);
+        tmpl_.sequence = static_cast<std::uint16_t>(l.at[ef::kSequence] != 0 ? l.p + l.at[ef::kSequence] : 0);
+        tmpl_.correlation_id =
+            static_cast<std::uint16_t>(l.at[ef::kCorrelationId] != 0 ? l.p + l.at[ef::kCorrelationId] : 0);
+        tmpl_.deadline = static_cast<std::uint16_t>(l.at[ef::kDeadline] != 0 ? l.p + l.at[ef::kDeadline] : 0);
+        tmpl_.kind = static_cast<std::uint16_t>(l.at[ef::kKind] != 0 ? l.p + l.at[ef::kKind] : 0);
+        tmpl_.raw = static_cast<std::uint16_t>(f.raw ? l.raw_vec + 4 : 0);
+        tmpl_.size = static_cast<std::uint16_t>(l.size);
+        tmpl_.end = static_cast<std::uint16_t>(l.end);
+        tmpl_.key = key;
       }
-#else
-      fill(raw);
-#endif
+      return BuildFromTemplate(f, fill, dl, committed);
     }
-    if (stage) {
-      const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(c.data);
-      const std::uintptr_t line_end = ((at - layout::kRecordHeaderLength) | 63) + 1;  // the size word's line
-      const std::size_t k = line_end > at ? std::min<std::size_t>(l.size, line_end - at) : 0;
-      std::memcpy(c.data + k, staged + k, l.size - k);
-      std::memcpy(c.data, staged, k);
-    }
-    st = w_->Commit(l.size);
-    if (!st) return st;
-    ++stats_.frames;
-    stats_.bytes += l.size;
-    stats_.built += l.end;
-    if (committed != nullptr) *committed = l.size;
-    return Status::Ok();
+    const EnvelopeLayout l(f);
+    return LayAndCommit(f, fill, dl, committed, l);
   }
 
   // Envelopes up to this size are laid out on the stack first (BuildEnvelope).
@@ -290,6 +278,94 @@ class FlatBuffersWriter {
   Writer* writer() const { return w_; }
 
  private:
+  // The shape of a message-less, trace-less envelope: which scalars are present, Raw and its size.
+  static std::uint64_t ShapeKey(const EnvelopeFields& f) {
+    return (f.status != 0 ? 1u : 0u) | (f.sequence != 0 ? 2u : 0u) | (f.correlation_id != 0 ? 4u : 0u) |
+           (f.deadline_unix_nano != 0 ? 8u : 0u) | (f.kind != frames::Kind::Unspecified ? 16u : 0u) |
+           (f.raw ? 32u | (static_cast<std::uint64_t>(f.raw_size) << 6) : 0u);
+  }
+
+  // The template holds f's shape: store its scalars and payload there, then copy it into a claim.
+  template <class Fill>
+  Status BuildFromTemplate(const EnvelopeFields& f, Fill& fill, Deadline dl, std::size_t* committed) {
+    std::uint8_t* const t = tmpl_.bytes;
+    const std::size_t size = tmpl_.size;
+    Claimed c;
+    Status st = w_->Claim(kTypeFlatBuffers, size, dl, &c);
+    if (!st) return st.Wrap("claim envelope");
+    if (tmpl_.status != 0) detail::Put32(t, tmpl_.status, static_cast<std::uint32_t>(f.status));
+    if (tmpl_.sequence != 0) detail::Put64(t, tmpl_.sequence, f.sequence);
+    if (tmpl_.correlation_id != 0) detail::Put64(t, tmpl_.correlation_id, f.correlation_id);
+    if (tmpl_.deadline != 0) detail::Put64(t, tmpl_.deadline, static_cast<std::uint64_t>(f.deadline_unix_nano));
+    if (tmpl_.kind != 0) t[tmpl_.kind] = static_cast<std::uint8_t>(f.kind);
+    if (f.raw) {
+      std::uint8_t* raw = t + tmpl_.raw;
+      std::memset(raw, 0, f.raw_size);  // a fill that writes less commits zeros, not the last payload
+      CallFill(fill, raw);
+    }
+    return CommitStaged(c, t, size, tmpl_.end, committed);
+  }
+
+  // fill(raw), aborting the claim if it throws.
+  template <class Fill>
+  void CallFill(Fill& fill, std::uint8_t* raw) {
+#if defined(__cpp_exceptions)
+    try {
+      fill(raw);
+    } catch (...) {
+      (void)w_->Abort();
+      throw;
+    }
+#else
+    fill(raw);
+#endif
+  }
+
+  // Copy size staged bytes into the claim c, the bytes that share the size word's cache line last: the
+  // reader polls that line, and each of its polls between two of our stores there takes the line away
+  // again; stored together just before the commit, the line is taken from the reader once. Then commit.
+  Status CommitStaged(const Claimed& c, const std::uint8_t* staged, std::size_t size, std::size_t end,
+                      std::size_t* committed) {
+    const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(c.data);
+    const std::uintptr_t line_end = ((at - layout::kRecordHeaderLength) | 63) + 1;  // the size word's line
+    const std::size_t k = line_end > at ? std::min<std::size_t>(size, line_end - at) : 0;
+    std::memcpy(c.data + k, staged + k, size - k);
+    std::memcpy(c.data, staged, k);
+    Status st = w_->Commit(size);
+    if (!st) return st;
+    ++stats_.frames;
+    stats_.bytes += size;
+    stats_.built += end;
+    if (committed != nullptr) *committed = size;
+    return Status::Ok();
+  }
+
+  // BuildEnvelope by its layout l: envelopes up to kStagedEnvelope bytes are laid on the stack and
+  // copied in (CommitStaged), larger ones in the claim.
+  template <class Fill>
+  Status LayAndCommit(const EnvelopeFields& f, Fill& fill, Deadline dl, std::size_t* committed, const EnvelopeLayout& l) {
+    if (!l.ok || l.size > w_->max_payload()) {
+      return Status::Error(Errc::kTooLarge, "envelope of %zu bytes exceeds the ring's MaxPayload %zu",
+                           l.ok ? l.size : l.end, w_->max_payload());
+    }
+    Claimed c;
+    Status st = w_->Claim(kTypeFlatBuffers, l.size, dl, &c);
+    if (!st) return st.Wrap("claim envelope");
+    alignas(16) std::uint8_t staged[kStagedEnvelope];
+    const bool stage = l.size <= kStagedEnvelope;
+    std::uint8_t* raw = LayEnvelope(stage ? staged : c.data, l, f);
+    if (raw != nullptr && stage) std::memset(raw, 0, f.raw_size);  // no stack bytes reach the ring
+    if (raw != nullptr) CallFill(fill, raw);
+    if (stage) return CommitStaged(c, staged, l.size, l.end, committed);
+    st = w_->Commit(l.size);
+    if (!st) return st;
+    ++stats_.frames;
+    stats_.bytes += l.size;
+    stats_.built += l.end;
+    if (committed != nullptr) *committed = l.size;
+    return Status::Ok();
+  }
+
   void Done(std::size_t n, std::size_t s, std::size_t need) {
     ++stats_.frames;
     stats_.bytes += n;
@@ -311,6 +387,13 @@ class FlatBuffersWriter {
   std::size_t window_max_ = 0;
   Stats stats_;
   detail::Buffer spill_;
+  // BuildEnvelope's template: the laid bytes of shape `key` (~0: none yet) and where its scalars and Raw
+  // bytes go (0: absent).
+  struct Template {
+    std::uint64_t key = ~std::uint64_t{0};
+    std::uint16_t status = 0, sequence = 0, correlation_id = 0, deadline = 0, kind = 0, raw = 0, size = 0, end = 0;
+    alignas(16) std::uint8_t bytes[kStagedEnvelope];
+  } tmpl_;
 };
 
 // One-shot helper: build one type-16 frame in place with a claim of `bound` bytes (no adaptive bound,
@@ -356,6 +439,13 @@ inline Status VerifyEnvelope(const std::uint8_t* data, std::size_t n, const Veri
     return Status::Ok();
   }
   return VerifyBuffer<frames::Envelope>(data, n, kFileIdentifier, lim);
+}
+
+// VerifyEnvelope(data, n) with the same outcome for every input, remembering shapes in *shape: a buffer
+// of the remembered shape is accepted after a masked comparison (envelope_shape.hpp).
+inline Status VerifyEnvelope(const std::uint8_t* data, std::size_t n, EnvelopeShape* shape) {
+  if (shape->Same(data, n) || shape->Verify(data, n)) return Status::Ok();
+  return VerifyBuffer<frames::Envelope>(data, n, kFileIdentifier);
 }
 
 enum class ReadMode {
