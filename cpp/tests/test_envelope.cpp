@@ -357,6 +357,15 @@ TEST(Envelope, QuickVerifyLeavesOtherPayloadsToTheVerifier) {
   EXPECT_FALSE(ty::VerifyEnvelope(q, v.size(), one).ok());
 }
 
+// One SPSC ring with its writer and reader, and a FlatBuffersWriter on the writer: the BuildEnvelope
+// tests' set-up.
+struct EnvelopeRing {
+  fb::Segment seg = fbtest::MakeSegment(fbtest::OneRing(fb::RegionKind::kSPSC, 1 << 14));
+  fb::Result<fb::Writer> w = seg.Writer("r");
+  fb::Result<fb::Reader> r = seg.Reader("r");
+  ty::FlatBuffersWriter fw{&*w};
+};
+
 // Leaves non-zero bytes in the stack below the caller, where a callee's locals will lie.
 __attribute__((noinline)) void DirtyStack() {
   volatile std::uint8_t junk[4096];
@@ -366,11 +375,10 @@ __attribute__((noinline)) void DirtyStack() {
 // A fill that writes nothing leaves the Raw bytes zero, as free ring space is: whether the envelope was
 // staged on the stack (small) or laid in place (large), no stale bytes reach the peer.
 TEST(Envelope, BuildEnvelopeFillThatWritesNothingCommitsZeros) {
-  fb::Segment seg = fbtest::MakeSegment(fbtest::OneRing(fb::RegionKind::kSPSC, 1 << 14));
-  auto w = seg.Writer("r");
-  auto r = seg.Reader("r");
-  ASSERT_TRUE(w.ok() && r.ok());
-  ty::FlatBuffersWriter fw(&*w);
+  EnvelopeRing ring;
+  ASSERT_TRUE(ring.w.ok() && ring.r.ok());
+  auto& r = ring.r;
+  ty::FlatBuffersWriter& fw = ring.fw;
   ty::FlatBuffersReader rd;
   int calls = 0;
   for (std::size_t size : {std::size_t{32}, std::size_t{120}, std::size_t{400}}) {
@@ -396,11 +404,11 @@ TEST(Envelope, BuildEnvelopeFillThatWritesNothingCommitsZeros) {
 // Through a ring: exactly the layout's size is committed, the payload is written by the fill function,
 // a reader verifies it; a throwing-free too-large envelope leaves no claim open.
 TEST(Envelope, BuildEnvelopeThroughARing) {
-  fb::Segment seg = fbtest::MakeSegment(fbtest::OneRing(fb::RegionKind::kSPSC, 1 << 14));
-  auto w = seg.Writer("r");
-  auto r = seg.Reader("r");
-  ASSERT_TRUE(w.ok() && r.ok());
-  ty::FlatBuffersWriter fw(&*w);
+  EnvelopeRing ring;
+  ASSERT_TRUE(ring.w.ok() && ring.r.ok());
+  auto& w = ring.w;
+  auto& r = ring.r;
+  ty::FlatBuffersWriter& fw = ring.fw;
   ty::FlatBuffersReader rd;
   for (std::uint64_t i = 0; i < 2000; ++i) {
     ty::EnvelopeFields f;
@@ -450,11 +458,10 @@ TEST(Envelope, BuildEnvelopeThroughARing) {
 // committed frame holds exactly the bytes LayEnvelope gives its fields, and a fill that writes nothing
 // after one that wrote commits zeros, not the previous payload.
 TEST(Envelope, BuildEnvelopeTemplateCommitsTheLayoutsBytes) {
-  fb::Segment seg = fbtest::MakeSegment(fbtest::OneRing(fb::RegionKind::kSPSC, 1 << 14));
-  auto w = seg.Writer("r");
-  auto r = seg.Reader("r");
-  ASSERT_TRUE(w.ok() && r.ok());
-  ty::FlatBuffersWriter fw(&*w);
+  EnvelopeRing ring;
+  ASSERT_TRUE(ring.w.ok() && ring.r.ok());
+  auto& r = ring.r;
+  ty::FlatBuffersWriter& fw = ring.fw;
   std::mt19937_64 rng(42);
   const char* parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
   for (int i = 0; i < 20000; ++i) {

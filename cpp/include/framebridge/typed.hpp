@@ -249,7 +249,10 @@ class FlatBuffersWriter {
       const std::uint64_t key = ShapeKey(f);
       if (key != tmpl_.key) {
         const EnvelopeLayout l(f);
-        if (l.size > kStagedEnvelope) return LayAndCommit(f, fill, dl, committed, l);
+        // Too large to stage, or for the ring (LayAndCommit says so): no template.
+        if (!l.ok || l.size > kStagedEnvelope || l.size > w_->max_payload()) {
+          return LayAndCommit(f, fill, dl, committed, l);
+        }
         tmpl_.key = ~std::uint64_t{0};  // invalid until laid
         (void)LayEnvelope(tmpl_.bytes, l, f);
         namespace ef = envelope_field;
