@@ -693,7 +693,7 @@ class Reader {
         // over now, so the caller's first read of the frame overlaps the transfers with this call's work.
         const std::uintptr_t first = reinterpret_cast<std::uintptr_t>(rec);
         const std::uintptr_t end = first + (size < kPrefetchBytes ? size : kPrefetchBytes);
-        for (std::uintptr_t at = (first | (kCacheLine - 1)) + 1; at < end; at += kCacheLine) {
+        for (std::uintptr_t at = (first | (Writer::kCacheLine - 1)) + 1; at < end; at += Writer::kCacheLine) {
           __builtin_prefetch(reinterpret_cast<const void*>(at));
         }
       }
@@ -755,10 +755,9 @@ class Reader {
     return f;
   }
   Status TryNext(Frame* out) { return Next(Deadline::Try(), out); }
-
-  static constexpr std::uint64_t kCacheLine = 64;
-  static constexpr std::uint64_t kPrefetchBytes = 512;  // what Next brings over ahead of the caller's reads
   Result<Frame> TryNext() { return Next(Deadline::Try()); }
+
+  static constexpr std::uint64_t kPrefetchBytes = 512;  // what Next brings over ahead of the caller's reads
 
   // Free every frame returned so far: ReleaseTo, zero the released bytes, store.sc(head), wake writers.
   Status Release() {
