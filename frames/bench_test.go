@@ -98,6 +98,18 @@ func BenchmarkMinimalEnvelope(b *testing.B) {
 			r.Release()
 		}
 	})
+	b.Run("LayEnvelope+Raw64", func(b *testing.B) {
+		var e frames.EnvelopeFields
+		for n := 0; n < b.N; n++ {
+			i++
+			e.Sequence, e.Kind, e.CorrelationID, e.Raw = i, fb.KindRequest, i, payload
+			if _, err := fw.LayEnvelope(ctx, &e); err != nil {
+				b.Fatal(err)
+			}
+			r.Next(ctx)
+			r.Release()
+		}
+	})
 	b.Run("BuildEnvelope+Raw64+verify+read", func(b *testing.B) {
 		for n := 0; n < b.N; n++ {
 			i++

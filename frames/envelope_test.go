@@ -3,13 +3,16 @@ package frames_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	flatbuffers "github.com/google/flatbuffers/go"
 
 	"github.com/framebridge/framebridge/frames"
 	"github.com/framebridge/framebridge/frames/fb"
+	"github.com/framebridge/framebridge/shm"
 )
 
 // envContent is everything an Envelope's accessors return.
@@ -456,6 +459,7 @@ func FuzzEnvelopeFields(f *testing.F) {
 // the last one's bytes with the new values patched in: every frame must be
 // byte for byte what EncodeEnvelope lays out for its own values, whatever
 // came before it (a value left over from the previous frame would show).
+// BuildEnvelope and LayEnvelope in turn lay out every shape the same.
 func TestBuildEnvelopeSameShapeAgainHasOnlyTheNewValues(t *testing.T) {
 	w, r := ring(t, 1<<16)
 	// A bound every shape fits in: no fallback claim (whose frames keep a
@@ -493,18 +497,72 @@ func TestBuildEnvelopeSameShapeAgainHasOnlyTheNewValues(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := fw.BuildEnvelope(ctx, fields); err != nil {
-					t.Fatal(err)
+				// BuildEnvelope and LayEnvelope in turn: they share the
+				// template, and lay out the same bytes.
+				for _, lay := range []bool{(round+shape)%2 == 0, (round+shape)%2 != 0} {
+					var err error
+					if lay {
+						var e frames.EnvelopeFields
+						fields(nil, &e)
+						_, err = fw.LayEnvelope(ctx, &e)
+					} else {
+						_, err = fw.BuildEnvelope(ctx, fields)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					f, err := r.Next(ctx)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(f.Data, want) {
+						t.Fatalf("shape %#x, Raw of %d, round %d, LayEnvelope %v:\n got %x\nwant %x", shape, rawLen, round, lay, f.Data, want)
+					}
+					r.Release()
 				}
-				f, err := r.Next(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(f.Data, want) {
-					t.Fatalf("shape %#x, Raw of %d, round %d:\n got %x\nwant %x", shape, rawLen, round, f.Data, want)
-				}
-				r.Release()
 			}
 		}
+	}
+}
+
+// LayEnvelope takes no builder offsets and no envelope larger than the
+// ring's frames, and says so; it allocates nothing per frame.
+func TestLayEnvelopeRefusesWhatNeedsABuilderAndAllocatesNothing(t *testing.T) {
+	w, r := ring(t, 1<<12)
+	fw := frames.NewWriter(w)
+	ctx := context.Background()
+	for name, e := range map[string]frames.EnvelopeFields{
+		"a status message": {StatusMessage: 8},
+		"a trace":          {Trace: 8},
+		"a built payload":  {PayloadType: fb.PayloadRaw, Payload: 8},
+	} {
+		if _, err := fw.LayEnvelope(ctx, &e); err == nil || !strings.Contains(err.Error(), "BuildEnvelope") {
+			t.Errorf("%s: %v, want an error pointing at BuildEnvelope", name, err)
+		}
+	}
+	big := frames.EnvelopeFields{Kind: fb.KindRequest, Raw: make([]byte, w.MaxPayload())}
+	if _, err := fw.LayEnvelope(ctx, &big); !errors.Is(err, shm.ErrTooLarge) {
+		t.Errorf("an envelope larger than the ring's frames: %v, want ErrTooLarge", err)
+	}
+	data := make([]byte, 64)
+	e := frames.EnvelopeFields{Kind: fb.KindRequest, Raw: data}
+	var env fb.Envelope
+	step := func() {
+		e.CorrelationID++
+		if _, err := fw.LayEnvelope(ctx, &e); err != nil {
+			t.Fatal(err)
+		}
+		f, err := r.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := frames.Open(f.Data, &env); err != nil || env.CorrelationId() != e.CorrelationID {
+			t.Fatalf("frame %d: %v, correlation id %d", e.CorrelationID, err, env.CorrelationId())
+		}
+		r.Release()
+	}
+	step()
+	if a := testing.AllocsPerRun(1000, step); a != 0 {
+		t.Errorf("%v allocations per frame, want 0", a)
 	}
 }

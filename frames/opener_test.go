@@ -40,6 +40,9 @@ func openerFrames(t testing.TB) [][]byte {
 		}))
 	}
 	add(frames.EncodeEnvelope(func(_ *flatbuffers.Builder, e *frames.EnvelopeFields) { e.Kind, e.CorrelationID = fb.KindResponse, 3 }))
+	add(frames.EncodeEnvelope(func(_ *flatbuffers.Builder, e *frames.EnvelopeFields) {
+		e.Kind, e.CorrelationID, e.Status = fb.KindResponse, 3, 14
+	}))
 	add(frames.EncodeEnvelope(func(b *flatbuffers.Builder, e *frames.EnvelopeFields) {
 		e.Kind, e.CorrelationID, e.Status, e.StatusMessage = fb.KindResponse, 3, 5, b.CreateString("failed")
 	}))
@@ -65,6 +68,10 @@ func TestOpenerReadsWhatOpenReads(t *testing.T) {
 			}
 			if err := frames.Open(g, &b); err != nil {
 				t.Fatal(err)
+			}
+			if kind, id, st := o.Header(g, &a); kind != b.Kind() || id != b.CorrelationId() || st != b.Status() {
+				t.Fatalf("frame %d round %d: Header reads kind %d, correlation id %d, status %d; Open's envelope %d, %d, %d",
+					k, round, kind, id, st, b.Kind(), b.CorrelationId(), b.Status())
 			}
 			if a.CorrelationId() != b.CorrelationId() || a.Kind() != b.Kind() || a.Status() != b.Status() ||
 				!bytes.Equal(frames.RawData(&a), frames.RawData(&b)) || !bytes.Equal(a.StatusMessage(), b.StatusMessage()) {

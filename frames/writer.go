@@ -253,6 +253,65 @@ func (fw *Writer) BuildEnvelope(ctx context.Context, build func(b *flatbuffers.B
 	return n, nil
 }
 
+// LayEnvelope commits one Envelope frame (type 16) whose fields need no
+// builder: scalars, and a Raw payload given as e.Raw (e's StatusMessage,
+// Trace, PayloadType and Payload must be zero). It is BuildEnvelope with
+// nothing built, without the builder's set-up and callback: it claims
+// exactly the bytes the envelope takes (waiting for space until ctx is
+// done) and commits the same bytes BuildEnvelope would. Envelopes of the
+// shape laid out last (same fields present, same Raw length) are copied from
+// that template with e's values patched in. It returns the payload size
+// committed.
+func (fw *Writer) LayEnvelope(ctx context.Context, e *EnvelopeFields) (int, error) {
+	if e.StatusMessage != 0 || e.Trace != 0 || e.PayloadType != 0 || e.Payload != 0 {
+		return 0, fmt.Errorf("frames: LayEnvelope with builder offsets (StatusMessage %d, Trace %d, Payload %d of type %d): build them with BuildEnvelope",
+			e.StatusMessage, e.Trace, e.Payload, e.PayloadType)
+	}
+	t := &fw.tmpl
+	if key := envelopeShape(e, 0); key == 0 || key != t.key {
+		return fw.layNew(ctx, e, key)
+	}
+	m := len(t.bytes)
+	view, err := fw.w.Claim(ctx, TypeFlatBuffers, m)
+	if err != nil {
+		return 0, fmt.Errorf("claim typed frame: %w", err)
+	}
+	t.lay(view[:m:m], e)
+	if err := fw.w.Commit(m); err != nil {
+		return 0, err
+	}
+	fw.done(m, m-t.root+t.l.vsize+prefixLen, m)
+	return m, nil
+}
+
+// layNew is LayEnvelope for a shape other than the template's: it lays the
+// envelope out field by field and makes it the template (key != 0).
+func (fw *Writer) layNew(ctx context.Context, e *EnvelopeFields, key uint64) (int, error) {
+	if err := e.check(0); err != nil {
+		return 0, err
+	}
+	l := e.layout()
+	m := l.bodyless()
+	if m > fw.w.MaxPayload() {
+		return 0, fmt.Errorf("typed frame of %d bytes: %w", m, shm.ErrTooLarge)
+	}
+	view, err := fw.w.Claim(ctx, TypeFlatBuffers, m)
+	if err != nil {
+		return 0, fmt.Errorf("claim typed frame: %w", err)
+	}
+	view = view[:m:m]
+	root, _ := e.place(&l, view, 0) // fits: bodyless is the smallest claim that holds it
+	writePrefix(view, root)
+	if key != 0 {
+		fw.tmpl.save(key, &l, view, root)
+	}
+	if err := fw.w.Commit(m); err != nil {
+		return 0, err
+	}
+	fw.done(m, m-root+l.vsize+prefixLen, m)
+	return m, nil
+}
+
 // fallbackClaim counts a frame that outgrew its claim, grows the bound and
 // claims a view (capped) of s bytes rounded up to Align.
 func (fw *Writer) fallbackClaim(ctx context.Context, s int) ([]byte, error) {
