@@ -76,6 +76,9 @@ type Client struct {
 	buildFn  func(*flatbuffers.Builder, *frames.EnvelopeFields)
 	leadEnv  fb.Envelope // the leader's view of the frame it reads
 	leadOpen frames.Opener
+	leadSt   int32 // leadEnv's status, read by dispatch
+	// lay holds a request that needs no builder (LayEnvelope), under wmu.
+	lay      frames.EnvelopeFields
 	closeErr error
 
 	mu sync.Mutex
@@ -589,6 +592,24 @@ func (c *Client) buildRequest(b *flatbuffers.Builder, e *frames.EnvelopeFields) 
 	}
 }
 
+// writeRequest builds and commits one request frame without waiting for
+// space (a full ring: context.Canceled), under wmu. A request that needs no
+// builder (a Raw payload or none, no trace) is laid out directly; others go
+// through BuildEnvelope and req.Build, which may panic: the claim is then
+// aborted and the panic goes on.
+func (c *Client) writeRequest(req *Request, kind fb.Kind, id uint64, dl int64) error {
+	if req.Build == nil && req.Traceparent == "" {
+		c.lay = frames.EnvelopeFields{Sequence: req.Sequence, Kind: kind, CorrelationID: id, DeadlineUnixNano: dl, Raw: req.Raw}
+		_, err := c.fw.LayEnvelope(cancelled, &c.lay)
+		c.lay.Raw = nil // keep no reference to the caller's data
+		return err
+	}
+	c.bReq, c.bKind, c.bID, c.bDL = *req, kind, id, dl
+	defer func() { c.bReq = Request{} }() // also when req.Build panics
+	_, err := c.fw.BuildEnvelope(cancelled, c.buildFn)
+	return err
+}
+
 // send builds and commits one request frame. It claims without waiting;
 // on a full ring it waits for the server to release space (until ctx's
 // deadline, or fails at once for FailFast) and tries again. A leader (*lead)
@@ -611,15 +632,13 @@ func (c *Client) send(ctx context.Context, req *Request, kind fb.Kind, id uint64
 		c.wmu.Lock()
 	}
 	defer c.wmu.Unlock()
-	c.bReq, c.bKind, c.bID, c.bDL = *req, kind, id, dl
-	defer func() { c.bReq = Request{} }() // keep no reference to the caller's data
 	// The reader's release position is read only once a claim has failed
 	// (it is a line the server writes: a cache miss on every call), and
 	// the claim is then tried once more before waiting for it to move.
 	var since uint64
 	haveSince := false
 	for {
-		_, err := c.fw.BuildEnvelope(cancelled, c.buildFn)
+		err := c.writeRequest(req, kind, id, dl)
 		if err == nil {
 			if lead != nil && *lead {
 				// The leader now waits for the response: take the next
@@ -921,11 +940,12 @@ func (c *Client) dispatch(f shm.Frame, own uint64) (mine bool, perr error) {
 	if err := c.leadOpen.Open(f.Data, env); err != nil {
 		return false, fmt.Errorf("response envelope: %w", err)
 	}
-	if k := env.Kind(); k != fb.KindResponse {
+	k, id, st := c.leadOpen.Header(f.Data, env)
+	if k != fb.KindResponse {
 		return false, fmt.Errorf("response frame of kind %s, want Response", k)
 	}
-	id := env.CorrelationId()
 	if id == own {
+		c.leadSt = st
 		return true, nil
 	}
 	c.mu.Lock()
@@ -966,7 +986,7 @@ func (c *Client) finish(cl *call, read func(*fb.Envelope) error) error {
 	if err := frames.Open(cl.buf[:cl.n:cl.n], &cl.env); err != nil {
 		return fmt.Errorf("%w: response envelope: %w", ErrProtocol, err)
 	}
-	return result(&cl.env, read)
+	return result(cl.env.Status(), &cl.env, read)
 }
 
 // readInPlace is result on the leader's response, read in place in the
@@ -988,11 +1008,12 @@ func (c *Client) readInPlace(read func(*fb.Envelope) error) (err error, userPani
 		}
 		userPanic = p
 	}()
-	return result(&c.leadEnv, read), nil
+	return result(c.leadSt, &c.leadEnv, read), nil
 }
 
-func result(env *fb.Envelope, read func(*fb.Envelope) error) error {
-	if st := env.Status(); st != 0 {
+// result is a call's outcome from its response env of status st.
+func result(st int32, env *fb.Envelope, read func(*fb.Envelope) error) error {
+	if st != 0 {
 		return &StatusError{Code: st, Message: string(env.StatusMessage())}
 	}
 	if read == nil {

@@ -200,7 +200,6 @@ func (c *Client) sendSolo(req *Request, id uint64, dl int64) (sent bool) {
 	}
 	done := false
 	defer func() {
-		c.bReq = Request{} // keep no reference to the caller's data
 		c.wmu.Unlock()
 		if !done { // the build callback panicked (or called Goexit)
 			p := recover()
@@ -210,8 +209,7 @@ func (c *Client) sendSolo(req *Request, id uint64, dl int64) (sent bool) {
 			}
 		}
 	}()
-	c.bReq, c.bKind, c.bID, c.bDL = *req, fb.KindRequest, id, dl
-	_, err := c.fw.BuildEnvelope(cancelled, c.buildFn)
+	err := c.writeRequest(req, fb.KindRequest, id, dl)
 	done = true
 	if err != nil {
 		return false
