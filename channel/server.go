@@ -72,6 +72,7 @@ type serverConn struct {
 	bMsg    string
 	bTrace  fb.TraceContext
 	buildFn func(*flatbuffers.Builder, *frames.EnvelopeFields)
+	lay     frames.EnvelopeFields // a response that needs no builder (LayEnvelope)
 
 	inline worker // the reader's own handler state (Workers == 0)
 }
@@ -476,6 +477,15 @@ func (sc *serverConn) respond(wk *worker, req *fb.Envelope, id uint64, status in
 // callback (BuildEnvelope has aborted its claim) turns the response into
 // status 13, as a panic in the handler does.
 func (sc *serverConn) build() (err error) {
+	rp := sc.bReply
+	if sc.bStatus == 0 && rp.Build == nil && sc.bReq.Trace(&sc.bTrace) == nil {
+		// Nothing to build: laid out directly (no callback to recover from).
+		e := &sc.lay
+		*e = frames.EnvelopeFields{Sequence: rp.Sequence, Kind: fb.KindResponse, CorrelationID: sc.bID, Raw: rp.Raw}
+		_, err = sc.fw.LayEnvelope(cancelled, e)
+		e.Raw = nil // keep no reference to the handler's data
+		return err
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			sc.bStatus, sc.bMsg = CodeInternal, fmt.Sprintf("reply Build panic: %v", p)

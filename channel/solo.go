@@ -198,6 +198,14 @@ func (c *Client) sendSolo(req *Request, id uint64, dl int64) (sent bool) {
 	if !c.wmu.TryLock() {
 		return false
 	}
+	if req.Build == nil && req.Traceparent == "" { // no callback to recover from
+		err := c.writeRequest(req, fb.KindRequest, id, dl)
+		if err == nil {
+			c.w.WarmNext() // while the server works
+		}
+		c.wmu.Unlock()
+		return err == nil
+	}
 	done := false
 	defer func() {
 		c.wmu.Unlock()
