@@ -1002,13 +1002,19 @@ func (c *Client) readInPlace(read func(*fb.Envelope) error) (err error, userPani
 			return
 		}
 		if re, ok := p.(runtime.Error); ok {
-			c.protocolError(fmt.Errorf("reading the response in place panicked (%v): the server changed a committed frame, or the read callback has a bug", re))
+			c.protocolError(inPlacePanic(re))
 			err = c.deadError()
 			return
 		}
 		userPanic = p
 	}()
 	return result(c.leadSt, &c.leadEnv, read), nil
+}
+
+// inPlacePanic is the protocol error for a runtime panic while reading a
+// response in place.
+func inPlacePanic(re runtime.Error) error {
+	return fmt.Errorf("reading the response in place panicked (%v): the server changed a committed frame, or the read callback has a bug", re)
 }
 
 // result is a call's outcome from its response env of status st.

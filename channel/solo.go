@@ -3,6 +3,7 @@ package channel
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 
 	"github.com/framebridge/framebridge/frames/fb"
@@ -171,22 +172,31 @@ func (c *Client) callSolo(ctx context.Context, req *Request, read func(*fb.Envel
 
 // readSolo reads a solo call's response in place (the frame stays held
 // until the next call) and ends the call, also when read panics or calls
-// runtime.Goexit.
-func (c *Client) readSolo(read func(*fb.Envelope) error) error {
-	ended := false
+// runtime.Goexit. Panics are told apart as readInPlace does, in one defer.
+func (c *Client) readSolo(read func(*fb.Envelope) error) (err error) {
+	done := false
 	defer func() {
-		if !ended { // Goexit: a panic is caught by readInPlace
+		if done {
+			return
+		}
+		p := recover() // nil: runtime.Goexit
+		c.soloCalls.Add(1)
+		if re, ok := p.(runtime.Error); ok {
+			c.protocolError(inPlacePanic(re))
+			err = c.deadError()
 			c.leaveSolo()
+			return
+		}
+		c.leaveSolo()
+		if p != nil {
+			panic(p) // the callback's own, now that the client is in order
 		}
 	}()
-	res, userPanic := c.readInPlace(read)
+	err = result(c.leadSt, &c.leadEnv, read)
+	done = true
 	c.soloCalls.Add(1)
-	ended = true
 	c.leaveSolo()
-	if userPanic != nil {
-		panic(userPanic) // the callback's own, now that the client is in order
-	}
-	return res
+	return err
 }
 
 // sendSolo builds and commits a solo call's request if the writer is free
