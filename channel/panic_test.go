@@ -2,7 +2,9 @@ package channel_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,5 +99,40 @@ func TestAReplyBuildPanicAnswersInternal(t *testing.T) {
 	}
 	if err := echoCall(ctx, c, 3, []byte("after")); err != nil {
 		t.Fatalf("call after the panic: %v", err)
+	}
+}
+
+// A client that rewrites a request after the server verified it (here: the
+// table's soffset, so every accessor runs out of range) ends its own
+// connection as a protocol error; the server goes on serving the others.
+func TestAClientRewritingAVerifiedRequestEndsOnlyItsConnection(t *testing.T) {
+	s := startServer(t, echo, channel.ListenOptions{})
+	bad := dial(t, s.path, channel.DialOptions{})
+	good := dial(t, s.path, channel.DialOptions{})
+	var armed atomic.Bool
+	armed.Store(true)
+	channel.SetRequestOpenedHook(func(data []byte) {
+		if armed.CompareAndSwap(true, false) {
+			root := binary.LittleEndian.Uint32(data)
+			binary.LittleEndian.PutUint32(data[root:], 0x7fffffff)
+		}
+	})
+	t.Cleanup(func() { channel.SetRequestOpenedHook(nil) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := echoCall(ctx, bad, 1, payload(1, 64)); !errors.Is(err, channel.ErrPeerDead) {
+		t.Fatalf("the rewritten call: %v, want ErrPeerDead (the server ended the connection)", err)
+	}
+	if armed.Load() {
+		t.Fatal("test setup: the hook never saw the request")
+	}
+	if err := echoCall(ctx, good, 2, payload(2, 64)); err != nil {
+		t.Fatalf("another client's call after the rewrite: %v", err)
+	}
+	for s.l.Stats().ProtocolErrors != 1 {
+		if ctx.Err() != nil {
+			t.Fatalf("protocol errors %d, want 1", s.l.Stats().ProtocolErrors)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -293,8 +294,21 @@ func (sc *serverConn) watch() {
 	}
 }
 
-// run reads requests until the connection ends.
+// run reads requests until the connection ends. Requests are read in place
+// (inline handlers): a client that rewrites a committed request after the
+// server verified it can make an accessor run out of range, and that
+// runtime panic ends this connection as a protocol error, not the server.
+// (Handlers' own panics are caught by invoke; workers read private copies.)
 func (sc *serverConn) run() {
+	defer func() {
+		if p := recover(); p != nil {
+			re, ok := p.(runtime.Error)
+			if !ok {
+				panic(p)
+			}
+			sc.end(fmt.Errorf("%w: reading a request in place panicked (%v): the client changed a committed frame", ErrProtocol, re))
+		}
+	}()
 	if sc.l.opts.Workers > 0 {
 		sc.runPool(sc.l.opts.Workers)
 		return
@@ -320,6 +334,10 @@ func (sc *serverConn) readFailed(err error) {
 	}
 	sc.end(fmt.Errorf("%w: request ring: %w", ErrProtocol, err))
 }
+
+// testHookRequestOpened, set by tests, sees every request frame the server
+// has just verified, in place.
+var testHookRequestOpened func(data []byte)
 
 // job is a request copied out of the ring for a worker.
 type job struct {
@@ -382,8 +400,10 @@ func (sc *serverConn) serve(wk *worker, typ uint32, data []byte) error {
 	if err := wk.open.Open(data, env); err != nil {
 		return fmt.Errorf("%w: request envelope: %w", ErrProtocol, err)
 	}
-	kind := env.Kind()
-	id := env.CorrelationId()
+	if testHookRequestOpened != nil {
+		testHookRequestOpened(data)
+	}
+	kind, id, _ := wk.open.Header(data, env)
 	switch {
 	case kind == fb.KindRequest && id == 0:
 		return fmt.Errorf("%w: Request with correlation id 0", ErrProtocol)
