@@ -337,7 +337,7 @@ func (sc *serverConn) readFailed(err error) {
 
 // testHookRequestOpened, set by tests, sees every request frame the server
 // has just verified, in place.
-var testHookRequestOpened func(data []byte)
+var testHookRequestOpened atomic.Pointer[func(data []byte)]
 
 // job is a request copied out of the ring for a worker.
 type job struct {
@@ -400,8 +400,8 @@ func (sc *serverConn) serve(wk *worker, typ uint32, data []byte) error {
 	if err := wk.open.Open(data, env); err != nil {
 		return fmt.Errorf("%w: request envelope: %w", ErrProtocol, err)
 	}
-	if testHookRequestOpened != nil {
-		testHookRequestOpened(data)
+	if hook := testHookRequestOpened.Load(); hook != nil {
+		(*hook)(data)
 	}
 	kind, id, _ := wk.open.Header(data, env)
 	switch {
