@@ -592,7 +592,9 @@ class Client {
       return false;
     }
     const frames::Envelope* env = nullptr;
-    Status st = detail::CopyAndVerify(f.data, f.size, buf, &env);  // released by the next Lead or Drain
+    // Released by the next Lead or Drain. Responses of the last shape are checked against it (the leader's
+    // alone: leader_ hands it from one leader to the next).
+    Status st = detail::CopyAndVerify(f.data, f.size, buf, &env, &resp_shape_);
     if (!st) {
       char reason[300];
       std::snprintf(reason, sizeof reason, "protocol error: response: %s", st.message());
@@ -725,6 +727,7 @@ class Client {
   // Reading responses.
   std::atomic<std::uint32_t> leader_{0};
   typed::detail::Buffer scratch_;  // the leader's, when it drains responses without a Response of its own
+  typed::EnvelopeShape resp_shape_;  // the leader's: the last response shape verified
   std::unique_ptr<Slot[]> slots_;
   std::uint64_t mask_ = 0;
   std::mutex sleep_mu_;
