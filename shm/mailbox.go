@@ -121,8 +121,16 @@ type Snapshot struct {
 // Load copies the current value's payload into dst (up to len(dst) bytes)
 // and returns its version and status. It retries while the writer is
 // storing; if the writer died mid-store it fails with ErrPeerDead until the
-// next store.
+// next store. A live writer that stays mid-store (stopped by SIGSTOP, or
+// hostile) keeps Load retrying: use LoadContext to bound the wait.
 func (m *Mailbox) Load(dst []byte) (Snapshot, error) {
+	return m.LoadContext(context.Background(), dst)
+}
+
+// LoadContext is Load that gives up once ctx is done, with ctx's error,
+// when no consistent value could be read by then (a writer stalled
+// mid-store, or one storing without pause).
+func (m *Mailbox) LoadContext(ctx context.Context, dst []byte) (Snapshot, error) {
 	if m.closed {
 		return Snapshot{}, ErrClosed
 	}
@@ -143,6 +151,10 @@ func (m *Mailbox) Load(dst []byte) (Snapshot, error) {
 			w := atomic.LoadUint64(m.owner.word)
 			if s1%2 == 1 && atomic.LoadUint64(m.seq) == s1 && !m.owner.holderAlive(w) {
 				return Snapshot{}, fmt.Errorf("load mailbox %q: %w: writer pid %d died while storing", m.name, ErrPeerDead, ownerPID(w))
+			}
+			if err := ctx.Err(); err != nil {
+				return Snapshot{}, fmt.Errorf("load mailbox %q: no consistent value before the context ended (writer pid %d is storing, stalled or without pause): %w",
+					m.name, ownerPID(w), err)
 			}
 			sys.Yield()
 		}

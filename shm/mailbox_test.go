@@ -135,3 +135,35 @@ func TestMailboxWriterDeathMidStore(t *testing.T) {
 		t.Fatalf("%+v %v", snap, err)
 	}
 }
+
+// A live writer stalled mid-store (here: seq left odd by this very process,
+// which holds the writer slot, as a SIGSTOPped writer would leave it) keeps
+// Load retrying; LoadContext gives up with the context's error and says why,
+// and reads the value again once the writer finishes.
+func TestMailboxLoadContextGivesUpOnAStalledWriter(t *testing.T) {
+	seg := mailboxSegment(t, 64)
+	w, err := seg.MailboxWriter("m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Store(3, []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	raw := rawMap(t, seg)
+	seqAt := seg.Header().Regions[0].Offset + shm.MailboxSeqOffset
+	seq := binary.LittleEndian.Uint64(raw[seqAt:])
+	binary.LittleEndian.PutUint64(raw[seqAt:], seq+1) // mid-store, and the writer is alive
+	r, _ := seg.Mailbox("m")
+	buf := make([]byte, 64)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := r.LoadContext(ctx, buf); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, shm.ErrPeerDead) {
+		t.Fatalf("load from a stalled live writer: %v, want context.DeadlineExceeded", err)
+	}
+	binary.LittleEndian.PutUint64(raw[seqAt:], seq) // the store "ends" (the value is unchanged)
+	snap, err := r.LoadContext(ctx, buf)             // ctx is done, but a consistent value is there at once
+	if err != nil || snap.Status != 3 || string(buf[:6]) != "before" {
+		t.Fatalf("after the stall: %+v %v", snap, err)
+	}
+}
