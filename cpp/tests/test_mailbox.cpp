@@ -136,4 +136,27 @@ TEST(Mailbox, WaitNewerTimesOut) {
   EXPECT_TRUE(mb->WaitNewer(0, fb::Deadline::Try()).ok());
 }
 
+// A live writer stalled mid-store (seq left odd while its process, this one, is alive: what a SIGSTOPped
+// writer leaves) keeps Load retrying: its deadline ends the wait with kTimeout, and the value reads again
+// once the store ends.
+TEST(Mailbox, LoadGivesUpOnAStalledWriterAtItsDeadline) {
+  fb::Segment seg = MakeSegment(OneMailbox(16));
+  auto mb = seg.Mailbox("m");
+  ASSERT_TRUE(mb.ok());
+  ASSERT_TRUE(mb->Store(4, "before", 6).ok());  // this process now holds the writer slot
+  unsigned char* m = fbtest::RegionBase(seg, "m");
+  std::uint64_t seq;
+  std::memcpy(&seq, m + L::kMailboxSeqOffset, 8);
+  const std::uint64_t odd = seq + 1;
+  std::memcpy(m + L::kMailboxSeqOffset, &odd, 8);
+  char buf[16];
+  fb::MailboxValue v;
+  EXPECT_EQ(mb->Load(buf, sizeof buf, &v, fb::Deadline::After(20 * 1000 * 1000)).code(), fb::Errc::kTimeout);
+  EXPECT_EQ(mb->Load(buf, sizeof buf, &v, fb::Deadline::Try()).code(), fb::Errc::kTimeout);
+  std::memcpy(m + L::kMailboxSeqOffset, &seq, 8);
+  ASSERT_TRUE(mb->Load(buf, sizeof buf, &v, fb::Deadline::Try()).ok());
+  EXPECT_EQ(v.status, 4);
+  EXPECT_EQ(std::memcmp(buf, "before", 6), 0);
+}
+
 }  // namespace

@@ -121,31 +121,52 @@ public final class Mailbox implements AutoCloseable {
 
     /**
      * Copies a consistent snapshot: status and {@code min(dst.length, capacity)} payload bytes into dst.
-     * Throws {@link PeerDeadException} if a store is in progress and its writer is dead.
+     * Throws {@link PeerDeadException} if a store is in progress and its writer is dead. A live writer that
+     * stays mid-store (stopped with SIGSTOP, or hostile) keeps this retrying: use
+     * {@link #load(byte[], long, TimeUnit)} to bound the wait.
      */
     public MailboxValue load(byte[] dst) {
+        return load0(dst, Long.MAX_VALUE);
+    }
+
+    /**
+     * {@link #load(byte[])} that gives up after the timeout: throws {@link BusyException} when no consistent
+     * value could be read by then (a writer stalled mid-store, or one storing without pause).
+     */
+    public MailboxValue load(byte[] dst, long timeout, TimeUnit unit) {
+        long t = Math.max(0, unit.toNanos(timeout));
+        return load0(dst, t);
+    }
+
+    /** {@code timeoutNanos}: Long.MAX_VALUE waits without bound. */
+    private MailboxValue load0(byte[] dst, long timeoutNanos) {
         int n = Math.min(dst.length, capacity);
+        long start = timeoutNanos == Long.MAX_VALUE ? 0 : System.nanoTime();
+        int tries = 0;
         int odd = 0;
         for (;;) {
             long s1 = Mem.getLongAcquire(b, seqOff);
-            if ((s1 & 1) != 0) {
-                if (++odd % ODD_SPINS_BEFORE_CHECK == 0 && !Ownership.ownerAlive(b, ownerOff, startOff)) {
-                    throw new PeerDeadException("mailbox " + name + ": the writer died during a store (seq " + s1 + ")");
+            if ((s1 & 1) == 0) {
+                int status = b.getInt(statusOff);
+                b.get(payloadOff, dst, 0, n);
+                // The acquire fence of §5.6: the copy's loads complete before the seq is read again.
+                java.lang.invoke.VarHandle.acquireFence();
+                long s2 = Mem.getLongAcquire(b, seqOff);
+                if (s1 == s2) {
+                    return new MailboxValue(s1 >>> 1, status, n);
                 }
-                if (odd < 64) {
-                    Thread.onSpinWait();
-                } else {
-                    Thread.yield();
-                }
-                continue;
+            } else if (++odd % ODD_SPINS_BEFORE_CHECK == 0 && !Ownership.ownerAlive(b, ownerOff, startOff)) {
+                throw new PeerDeadException("mailbox " + name + ": the writer died during a store (seq " + s1 + ")");
             }
-            int status = b.getInt(statusOff);
-            b.get(payloadOff, dst, 0, n);
-            // The acquire fence of §5.6: the copy's loads complete before the seq is read again.
-            java.lang.invoke.VarHandle.acquireFence();
-            long s2 = Mem.getLongAcquire(b, seqOff);
-            if (s1 == s2) {
-                return new MailboxValue(s1 >>> 1, status, n);
+            if (++tries % ODD_SPINS_BEFORE_CHECK == 0 && timeoutNanos != Long.MAX_VALUE
+                    && System.nanoTime() - start >= timeoutNanos) {
+                throw new BusyException("mailbox " + name + ": no consistent value within " + timeoutNanos
+                        + " ns: its writer is storing (stalled mid-store, or storing without pause)");
+            }
+            if (tries < 64) {
+                Thread.onSpinWait();
+            } else {
+                Thread.yield();
             }
         }
     }

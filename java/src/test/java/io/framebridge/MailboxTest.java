@@ -73,6 +73,24 @@ class MailboxTest {
         }
     }
 
+    /** A live writer stalled mid-store (this process, as a SIGSTOPped writer leaves it): the timed load gives up. */
+    @Test
+    void aTimedLoadGivesUpOnAStalledLiveWriter() {
+        try (Segment s = seg(16); Mailbox w = s.mailbox("m"); Mailbox r = s.mailbox("m")) {
+            w.store(4, new byte[] {7});
+            int seqAt = (int) s.region("m").offset() + Layout.MAILBOX_SEQ_OFFSET;
+            long seq = s.buffer().getLong(seqAt);
+            s.buffer().putLong(seqAt, seq + 1); // mid-store, writer alive
+            BusyException e = assertThrows(BusyException.class, () -> r.load(new byte[16], 20, TimeUnit.MILLISECONDS));
+            assertTrue(e.getMessage().contains("stalled"), e.getMessage());
+            s.buffer().putLong(seqAt, seq); // the store ends
+            byte[] dst = new byte[16];
+            MailboxValue v = r.load(dst, 0, TimeUnit.MILLISECONDS);
+            assertEquals(4, v.status());
+            assertEquals(7, dst[0]);
+        }
+    }
+
     @Test
     void readersNeverSeeATornValue() throws Exception {
         try (Segment s = seg(4096)) {
