@@ -85,6 +85,7 @@ type worker struct {
 	reply Reply
 	cctx  callCtx
 	buf   []byte
+	clock wallClock // for the deadlines of this worker's requests
 }
 
 // end records why the connection ends (the first reason wins) and wakes its
@@ -411,9 +412,10 @@ func (sc *serverConn) serve(wk *worker, typ uint32, data []byte) error {
 		return fmt.Errorf("%w: request frame of kind %s", ErrProtocol, kind)
 	}
 	var deadline time.Time
-	if dl := env.DeadlineUnixNano(); dl != 0 {
+	dl := env.DeadlineUnixNano()
+	if dl != 0 {
 		deadline = time.Unix(0, dl)
-		if !time.Now().Before(deadline) {
+		if wk.clock.unixNano() >= dl {
 			sc.l.expiredReq.Add(1)
 			return nil
 		}
@@ -426,7 +428,7 @@ func (sc *serverConn) serve(wk *worker, typ uint32, data []byte) error {
 	if kind == fb.KindOneWay {
 		return nil
 	}
-	if !deadline.IsZero() && !time.Now().Before(deadline) {
+	if dl != 0 && wk.clock.unixNano() >= dl {
 		sc.l.expiredResp.Add(1)
 		return nil
 	}
