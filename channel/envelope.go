@@ -15,6 +15,12 @@ type PayloadFunc func(b *flatbuffers.Builder) (fb.Payload, flatbuffers.UOffsetT)
 // and deadline itself; the rest comes from here. Build, when set, builds the
 // payload in place in the request ring; otherwise Raw, when non-nil, is sent
 // as a Raw{data} payload; otherwise the request has no payload.
+//
+// Build may run more than once for one call: a payload that outgrows the
+// writer's claim is moved into a larger claim (frames.Writer's fallback),
+// and when the ring has no room for that at once, the attempt is dropped
+// and Build runs again once space frees. It must build the same payload
+// every time and have no other effects; only the last build is sent.
 type Request struct {
 	Sequence    uint64
 	Traceparent string // W3C traceparent, optional
