@@ -162,7 +162,7 @@ func TestMailboxLoadContextGivesUpOnAStalledWriter(t *testing.T) {
 		t.Fatalf("load from a stalled live writer: %v, want context.DeadlineExceeded", err)
 	}
 	binary.LittleEndian.PutUint64(raw[seqAt:], seq) // the store "ends" (the value is unchanged)
-	snap, err := r.LoadContext(ctx, buf)             // ctx is done, but a consistent value is there at once
+	snap, err := r.LoadContext(ctx, buf)            // ctx is done, but a consistent value is there at once
 	if err != nil || snap.Status != 3 || string(buf[:6]) != "before" {
 		t.Fatalf("after the stall: %+v %v", snap, err)
 	}
