@@ -940,7 +940,10 @@ func (c *Client) dispatch(f shm.Frame, own uint64) (mine bool, perr error) {
 	if err := c.leadOpen.Open(f.Data, env); err != nil {
 		return false, fmt.Errorf("response envelope: %w", err)
 	}
-	k, id, st := c.leadOpen.Header(f.Data, env)
+	k, id, st, err := c.leadOpen.Header(f.Data)
+	if err != nil {
+		return false, fmt.Errorf("response envelope: %w", err)
+	}
 	if k != fb.KindResponse {
 		return false, fmt.Errorf("response frame of kind %s, want Response", k)
 	}

@@ -404,7 +404,10 @@ func (sc *serverConn) serve(wk *worker, typ uint32, data []byte) error {
 	if hook := testHookRequestOpened.Load(); hook != nil {
 		(*hook)(data)
 	}
-	kind, id, _ := wk.open.Header(data, env)
+	kind, id, _, err := wk.open.Header(data)
+	if err != nil {
+		return fmt.Errorf("%w: request envelope: %w", ErrProtocol, err)
+	}
 	switch {
 	case kind == fb.KindRequest && id == 0:
 		return fmt.Errorf("%w: Request with correlation id 0", ErrProtocol)

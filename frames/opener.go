@@ -2,6 +2,7 @@ package frames
 
 import (
 	"encoding/binary"
+	"fmt"
 
 	flatbuffers "github.com/google/flatbuffers/go"
 
@@ -81,14 +82,16 @@ func (o *Opener) Open(data []byte, env *fb.Envelope) error {
 }
 
 // Header returns the kind, correlation id and status of data, the frame
-// the last Open accepted, env being the envelope that Open pointed at it.
-// When the frame had the remembered shape they are read where that shape
-// keeps them, without the vtable lookups of env's accessors (a reader that
-// dispatches every frame on them saves a few per frame); otherwise env's
-// accessors read them. Either way the values are env's.
-func (o *Opener) Header(data []byte, env *fb.Envelope) (kind fb.Kind, correlationID uint64, status int32) {
+// the last Open accepted. When the frame had the remembered shape they are
+// read where that shape keeps them; otherwise they are found through its
+// vtable, every offset loaded once and checked against len(data). A frame
+// read in place may have been rewritten since Open verified it (a hostile
+// writer): Header never reads out of range, and it returns an error when
+// the bytes no longer lead to the fields (where env's accessors would
+// panic); the values it returns are then meaningless.
+func (o *Opener) Header(data []byte) (kind fb.Kind, correlationID uint64, status int32, err error) {
 	if !o.hit || len(data) < o.minLen {
-		return env.Kind(), env.CorrelationId(), env.Status()
+		return readHeader(data)
 	}
 	// Every position lies inside the table, which lies below minLen.
 	le := binary.LittleEndian
@@ -101,7 +104,61 @@ func (o *Opener) Header(data []byte, env *fb.Envelope) (kind fb.Kind, correlatio
 	if o.statusAt != 0 {
 		status = int32(le.Uint32(data[o.statusAt:]))
 	}
-	return kind, correlationID, status
+	return kind, correlationID, status, nil
+}
+
+// readHeader finds kind, correlation id and status through data's root
+// table and vtable without trusting a byte of it.
+func readHeader(data []byte) (kind fb.Kind, correlationID uint64, status int32, err error) {
+	le := binary.LittleEndian
+	n := uint64(len(data))
+	bad := func(what string) error {
+		return fmt.Errorf("envelope of %d bytes changed after it was verified: %s out of range", n, what)
+	}
+	if n < 8 {
+		return 0, 0, 0, bad("root offset")
+	}
+	root := uint64(le.Uint32(data))
+	if root+4 > n {
+		return 0, 0, 0, bad("root table")
+	}
+	vt := int64(root) - int64(int32(le.Uint32(data[root:])))
+	if vt < 0 || uint64(vt)+4 > n {
+		return 0, 0, 0, bad("vtable")
+	}
+	vsize := uint64(le.Uint16(data[vt:]))
+	// field returns where field id of size bytes lies (0: absent).
+	field := func(id int, size uint64) (uint64, error) {
+		slot := uint64(4 + 2*id)
+		if slot+2 > vsize || uint64(vt)+slot+2 > n {
+			return 0, nil
+		}
+		fo := uint64(le.Uint16(data[uint64(vt)+slot:]))
+		if fo == 0 {
+			return 0, nil
+		}
+		if root+fo+size > n {
+			return 0, bad(EnvelopeTable.Fields[id].Name)
+		}
+		return root + fo, nil
+	}
+	var at uint64
+	if at, err = field(envKind, 1); err != nil {
+		return 0, 0, 0, err
+	} else if at != 0 {
+		kind = fb.Kind(data[at])
+	}
+	if at, err = field(envCorrelationID, 8); err != nil {
+		return 0, 0, 0, err
+	} else if at != 0 {
+		correlationID = le.Uint64(data[at:])
+	}
+	if at, err = field(envStatus, 4); err != nil {
+		return 0, 0, 0, err
+	} else if at != 0 {
+		status = int32(le.Uint32(data[at:]))
+	}
+	return kind, correlationID, status, nil
 }
 
 // same reports whether data has the remembered structure.

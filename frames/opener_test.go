@@ -69,9 +69,9 @@ func TestOpenerReadsWhatOpenReads(t *testing.T) {
 			if err := frames.Open(g, &b); err != nil {
 				t.Fatal(err)
 			}
-			if kind, id, st := o.Header(g, &a); kind != b.Kind() || id != b.CorrelationId() || st != b.Status() {
-				t.Fatalf("frame %d round %d: Header reads kind %d, correlation id %d, status %d; Open's envelope %d, %d, %d",
-					k, round, kind, id, st, b.Kind(), b.CorrelationId(), b.Status())
+			if kind, id, st, err := o.Header(g); err != nil || kind != b.Kind() || id != b.CorrelationId() || st != b.Status() {
+				t.Fatalf("frame %d round %d: Header reads kind %d, correlation id %d, status %d (%v); Open's envelope %d, %d, %d",
+					k, round, kind, id, st, err, b.Kind(), b.CorrelationId(), b.Status())
 			}
 			if a.CorrelationId() != b.CorrelationId() || a.Kind() != b.Kind() || a.Status() != b.Status() ||
 				!bytes.Equal(frames.RawData(&a), frames.RawData(&b)) || !bytes.Equal(a.StatusMessage(), b.StatusMessage()) {
@@ -142,4 +142,59 @@ func FuzzOpener(f *testing.F) {
 			readAll(&a)
 		}
 	})
+}
+
+// A frame rewritten after Open verified it (read in place, from a hostile
+// writer) makes Header fail, never panic, whatever its bytes: every
+// mutation of every byte of a frame of another shape than the remembered
+// one (so that Header walks the vtable), and of the remembered shape.
+func TestOpenerHeaderNeverReadsOutOfRange(t *testing.T) {
+	fs := openerFrames(t)
+	for k, f := range fs {
+		var o frames.Opener
+		var env fb.Envelope
+		if k > 0 {
+			if err := o.Open(fs[k-1], &env); err != nil { // another shape remembered
+				t.Fatal(err)
+			}
+		}
+		for round := 0; round < 2; round++ { // round 1: f's shape remembered too
+			g := bytes.Clone(f)
+			if err := o.Open(g, &env); err != nil {
+				t.Fatal(err)
+			}
+			for i := range g {
+				for _, v := range []byte{0x00, 0x7F, 0x80, 0xFF} {
+					old := g[i]
+					g[i] = v
+					o.Header(g) // must not panic
+					g[i] = old
+				}
+			}
+			if _, _, _, err := o.Header(g); err != nil {
+				t.Fatalf("frame %d: the unchanged frame: %v", k, err)
+			}
+		}
+	}
+	// A root offset past the end, and a vtable before the start, are errors.
+	var o frames.Opener
+	var env fb.Envelope
+	f := bytes.Clone(fs[0])
+	if err := o.Open(f, &env); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Open(bytes.Clone(fs[len(fs)-1]), &env); err != nil { // not remembered: Header walks the vtable
+		t.Fatal(err)
+	}
+	g := bytes.Clone(f)
+	binary.LittleEndian.PutUint32(g, uint32(len(g)))
+	if _, _, _, err := o.Header(g); err == nil {
+		t.Error("root offset past the end: no error")
+	}
+	root := binary.LittleEndian.Uint32(f)
+	h := bytes.Clone(f)
+	binary.LittleEndian.PutUint32(h[root:], 0x7FFFFFFF)
+	if _, _, _, err := o.Header(h); err == nil {
+		t.Error("vtable before the buffer: no error")
+	}
 }

@@ -171,6 +171,7 @@ func (fw *Writer) BuildEnvelope(ctx context.Context, build func(b *flatbuffers.B
 	*e = EnvelopeFields{}
 	claimed := true
 	defer func() {
+		e.Raw = nil // keep no reference to the caller's data
 		if claimed {
 			fw.w.Abort()
 		}
