@@ -77,8 +77,6 @@ type Client struct {
 	leadEnv  fb.Envelope // the leader's view of the frame it reads
 	leadOpen frames.Opener
 	leadSt   int32 // leadEnv's status, read by dispatch
-	// lay holds a request that needs no builder (LayEnvelope), under wmu.
-	lay      frames.EnvelopeFields
 	closeErr error
 
 	mu sync.Mutex
@@ -598,10 +596,9 @@ func (c *Client) buildRequest(b *flatbuffers.Builder, e *frames.EnvelopeFields) 
 // through BuildEnvelope and req.Build, which may panic: the claim is then
 // aborted and the panic goes on.
 func (c *Client) writeRequest(req *Request, kind fb.Kind, id uint64, dl int64) error {
-	if req.Build == nil && req.Traceparent == "" {
-		c.lay = frames.EnvelopeFields{Sequence: req.Sequence, Kind: kind, CorrelationID: id, DeadlineUnixNano: dl, Raw: req.Raw}
-		_, err := c.fw.LayEnvelope(cancelled, &c.lay)
-		c.lay.Raw = nil // keep no reference to the caller's data
+	if !req.needsBuilder() {
+		e := frames.EnvelopeFields{Sequence: req.Sequence, Kind: kind, CorrelationID: id, DeadlineUnixNano: dl, Raw: req.Raw}
+		_, err := c.fw.LayEnvelope(cancelled, &e)
 		return err
 	}
 	c.bReq, c.bKind, c.bID, c.bDL = *req, kind, id, dl
@@ -1004,20 +1001,21 @@ func (c *Client) readInPlace(read func(*fb.Envelope) error) (err error, userPani
 		if p == nil {
 			return
 		}
-		if re, ok := p.(runtime.Error); ok {
-			c.protocolError(inPlacePanic(re))
-			err = c.deadError()
-			return
-		}
-		userPanic = p
+		err, userPanic = c.readPanic(p)
 	}()
 	return result(c.leadSt, &c.leadEnv, read), nil
 }
 
-// inPlacePanic is the protocol error for a runtime panic while reading a
-// response in place.
-func inPlacePanic(re runtime.Error) error {
-	return fmt.Errorf("reading the response in place panicked (%v): the server changed a committed frame, or the read callback has a bug", re)
+// readPanic sorts a panic recovered while reading a response in place: a
+// runtime error ends the connection as a protocol error (err); any other is
+// the read callback's own (userPanic), to be raised again once the call is
+// cleaned up.
+func (c *Client) readPanic(p any) (err error, userPanic any) {
+	if re, ok := p.(runtime.Error); ok {
+		c.protocolError(fmt.Errorf("reading the response in place panicked (%v): the server changed a committed frame, or the read callback has a bug", re))
+		return c.deadError(), nil
+	}
+	return nil, p
 }
 
 // result is a call's outcome from its response env of status st.

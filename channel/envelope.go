@@ -31,6 +31,11 @@ type Request struct {
 	FailFast bool
 }
 
+// needsBuilder reports whether the request needs a FlatBuffers builder (a
+// Build callback or a trace); one that does not is laid out directly
+// (frames.Writer.LayEnvelope).
+func (r *Request) needsBuilder() bool { return r.Build != nil || r.Traceparent != "" }
+
 // payload builds the request's payload, if any.
 func (r *Request) payload(b *flatbuffers.Builder) (fb.Payload, flatbuffers.UOffsetT) {
 	switch {

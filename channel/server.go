@@ -73,7 +73,6 @@ type serverConn struct {
 	bMsg    string
 	bTrace  fb.TraceContext
 	buildFn func(*flatbuffers.Builder, *frames.EnvelopeFields)
-	lay     frames.EnvelopeFields // a response that needs no builder (LayEnvelope)
 
 	inline worker // the reader's own handler state (Workers == 0)
 }
@@ -505,10 +504,8 @@ func (sc *serverConn) build() (err error) {
 	rp := sc.bReply
 	if sc.bStatus == 0 && rp.Build == nil && sc.bReq.Trace(&sc.bTrace) == nil {
 		// Nothing to build: laid out directly (no callback to recover from).
-		e := &sc.lay
-		*e = frames.EnvelopeFields{Sequence: rp.Sequence, Kind: fb.KindResponse, CorrelationID: sc.bID, Raw: rp.Raw}
-		_, err = sc.fw.LayEnvelope(cancelled, e)
-		e.Raw = nil // keep no reference to the handler's data
+		e := frames.EnvelopeFields{Sequence: rp.Sequence, Kind: fb.KindResponse, CorrelationID: sc.bID, Raw: rp.Raw}
+		_, err = sc.fw.LayEnvelope(cancelled, &e)
 		return err
 	}
 	defer func() {

@@ -3,7 +3,6 @@ package channel
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"slices"
 
 	"github.com/framebridge/framebridge/frames/fb"
@@ -172,24 +171,20 @@ func (c *Client) callSolo(ctx context.Context, req *Request, read func(*fb.Envel
 
 // readSolo reads a solo call's response in place (the frame stays held
 // until the next call) and ends the call, also when read panics or calls
-// runtime.Goexit. Panics are told apart as readInPlace does, in one defer.
+// runtime.Goexit. Panics are told apart as readInPlace does (readPanic), in
+// one defer.
 func (c *Client) readSolo(read func(*fb.Envelope) error) (err error) {
 	done := false
 	defer func() {
 		if done {
 			return
 		}
-		p := recover() // nil: runtime.Goexit
+		var userPanic any
+		err, userPanic = c.readPanic(recover()) // nil, nil: runtime.Goexit
 		c.soloCalls.Add(1)
-		if re, ok := p.(runtime.Error); ok {
-			c.protocolError(inPlacePanic(re))
-			err = c.deadError()
-			c.leaveSolo()
-			return
-		}
 		c.leaveSolo()
-		if p != nil {
-			panic(p) // the callback's own, now that the client is in order
+		if userPanic != nil {
+			panic(userPanic) // the callback's own, now that the client is in order
 		}
 	}()
 	err = result(c.leadSt, &c.leadEnv, read)
@@ -208,7 +203,7 @@ func (c *Client) sendSolo(req *Request, id uint64, dl int64) (sent bool) {
 	if !c.wmu.TryLock() {
 		return false
 	}
-	if req.Build == nil && req.Traceparent == "" { // no callback to recover from
+	if !req.needsBuilder() { // no callback to recover from
 		err := c.writeRequest(req, fb.KindRequest, id, dl)
 		if err == nil {
 			c.w.WarmNext() // while the server works
